@@ -1,0 +1,25 @@
+"""Project access: non-members see 404, members without the role 403."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+import asyncpg
+
+from server.errors import Forbidden, NotFound
+from storage.repos import projects
+
+Role = Literal["owner", "editor", "viewer"]
+RANK = {"viewer": 0, "editor": 1, "owner": 2}
+
+
+async def require_role(
+    db: asyncpg.Pool, project_id: uuid.UUID, user_id: uuid.UUID, minimum: Role
+) -> Role:
+    role = await projects.member_role(db, project_id, user_id)
+    if role is None:
+        raise NotFound("project not found")
+    if RANK[role] < RANK[minimum]:
+        raise Forbidden(f"this needs the {minimum} role; you are {role}")
+    return role  # type: ignore[return-value]

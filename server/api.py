@@ -1,0 +1,163 @@
+"""Typed REST operations: one decorator gives a route, body parsing and its OpenAPI entry."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.auth.tokens import Principal
+from server.errors import Invalid, MalformedJson, TooLarge, Unauthorized
+from server.services import Services
+
+_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
+
+
+@dataclass(slots=True)
+class Call:
+    """What a handler gets: the request, the app's services, the caller and the parsed body."""
+
+    request: Request
+    services: Services
+    principal: Principal | None
+    body: Any
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        if self.principal is None:
+            raise Unauthorized("sign in first")
+        return self.principal.user_id
+
+    def path(self, name: str) -> Any:
+        return self.request.path_params[name]
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None
+    response: Any
+    status: int
+    auth: bool
+
+
+@dataclass
+class Api:
+    operations: list[Operation] = field(default_factory=list)
+
+    def op(
+        self,
+        method: str,
+        path: str,
+        *,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        auth: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            summary = (handler.__doc__ or handler.__name__).strip().splitlines()[0]
+            self.operations.append(
+                Operation(method, path, handler, summary, tag, body, response, status, auth)
+            )
+            return handler
+
+        return register
+
+    def routes(self) -> list[Route]:
+        by_path: dict[str, dict[str, Operation]] = {}
+        for op in self.operations:
+            by_path.setdefault(op.path, {})[op.method] = op
+        return [Route(path, _dispatcher(ops), methods=list(ops)) for path, ops in by_path.items()]
+
+
+def _dispatcher(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        op = ops[request.method if request.method != "HEAD" else "GET"]
+        return await run(op, request)
+
+    return endpoint
+
+
+async def run(op: Operation, request: Request) -> Response:
+    services: Services = request.app.state.services
+    principal = authenticate(request, services) if op.auth else None
+    body = await parse_body(request, op.body, services.settings.max_body_bytes)
+    result = await op.handler(Call(request, services, principal, body))
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status_code=204 if op.status == 200 else op.status)
+    return JSONResponse(_dump(result), op.status)
+
+
+def _dump(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return TypeAdapter(type(result)).dump_python(result, mode="json")
+
+
+def authenticate(request: Request, services: Services) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    return services.verify_access_token(token.strip())
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_body(request: Request, model: type[BaseModel] | None, limit: int) -> Any:
+    if model is None:
+        return None
+    raw = await read_limited(request, limit)
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedJson("the request body is not valid JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
+        raise Invalid("the request body is invalid", details=fields) from None
+
+
+def openapi_path(path: str) -> tuple[str, list[dict[str, Any]]]:
+    params = []
+    for name, kind in _PARAM.findall(path):
+        schema = {"uuid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"}}.get(
+            kind, {"type": "string"}
+        )
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return _PARAM.sub(r"{\1}", path), params

@@ -1,0 +1,37 @@
+"""The ASGI application: create_app(settings) -> Starlette, with the route list."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from server.api import Api
+from server.errors import EXCEPTION_HANDLERS
+from server.lifespan import lifespan
+from server.middleware import RequestIdMiddleware
+from server.openapi import build_openapi
+from server.routes import auth, health, invitations, phases, projects
+from server.settings import Settings
+
+VERSION = "0.1.0"
+
+
+def rest_api() -> Api:
+    api = Api()
+    for module in (auth, projects, invitations, phases):
+        api.operations.extend(module.api.operations)
+    return api
+
+
+def create_app(settings: Settings) -> Starlette:
+    api = rest_api()
+    routes: list[BaseRoute] = [*health.ROUTES, *api.routes()]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan(settings),
+    )
+    app.state.openapi = build_openapi(api, title="Unified Assistant", version=VERSION)
+    return app

@@ -1,0 +1,117 @@
+"""The `ua` command: serve, migrate, admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+import uvicorn
+from starlette.applications import Starlette
+
+from server.auth.passwords import PasswordHasher, password_problems
+from server.lifespan import database_config
+from server.logs import configure_logging
+from server.settings import Settings, SettingsError, load_settings
+from storage.db import open_database
+from storage.errors import Conflict
+from storage.repos import users
+
+
+def app_factory() -> Starlette:
+    """uvicorn's factory: each worker process builds its app from the environment."""
+    from server.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "server.cli:app_factory",
+        factory=True,
+        host=args.host or settings.host,
+        port=settings.port if args.port is None else args.port,
+        workers=args.workers,
+        log_config=None,
+        ws_max_size=settings.ws_max_message_bytes,
+        ws_ping_interval=None,  # the endpoints ping and time out clients themselves
+        timeout_graceful_shutdown=10,
+        proxy_headers=True,
+    )
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    async with open_database(database_config(settings)):
+        pass
+
+
+async def _create_user(settings: Settings, email: str, password: str, admin: bool) -> None:
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+    )
+    async with open_database(database_config(settings)) as db:
+        existing = await users.find_by_email(db, email)
+        role = "admin" if admin else "user"
+        if existing is not None:
+            await users.set_role(db, existing.id, role)
+            print(f"{email} exists; role set to {role}")
+            return
+        await users.create_user(
+            db, email, email.partition("@")[0], await hasher.hash(password), role
+        )
+        print(f"created {role} {email}")
+
+
+def create_user(args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password or getpass.getpass("password: ")
+    problems = password_problems(password, args.email)
+    if problems:
+        print("password " + "; ".join(problems), file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_create_user(settings, args.email, password, args.admin))
+    except Conflict as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="ua", description="Unified Assistant server")
+    commands = root.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the HTTP and websocket server")
+    serve_cmd.add_argument("--host")
+    serve_cmd.add_argument("--port", type=int)
+    serve_cmd.add_argument("--workers", type=int, default=1)
+    serve_cmd.set_defaults(run=serve)
+    migrate_cmd = commands.add_parser("migrate", help="apply database migrations")
+    migrate_cmd.set_defaults(run=lambda a, s: asyncio.run(_migrate(s)) or 0)
+    admin = commands.add_parser("admin", help="administration").add_subparsers(
+        dest="admin_command", required=True
+    )
+    create = admin.add_parser("create-user", help="create a user (or set the role of one)")
+    create.add_argument("email")
+    create.add_argument("--admin", action="store_true")
+    create.add_argument("--password", help="read from a prompt when omitted")
+    create.set_defaults(run=create_user)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.run(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""/api/auth: register, login, refresh, logout, me."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, EmailStr, Field
+
+from server.api import Api, Call
+from server.auth.passwords import MAX_LENGTH, password_problems
+from server.auth.tokens import hash_token, new_opaque_token
+from server.errors import Conflict, Invalid, TooManyRequests, Unauthorized
+from server.services import Services
+from storage.errors import Conflict as StorageConflict
+from storage.repos import tokens, users
+
+api = Api()
+
+
+class RegisterIn(BaseModel):
+    email: EmailStr
+    password: str = Field(max_length=MAX_LENGTH)
+    display_name: str = Field(min_length=1, max_length=100)
+
+
+class LoginIn(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=MAX_LENGTH)
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    created_at: datetime
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+def user_out(user: users.User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        created_at=user.created_at,
+    )
+
+
+@api.op(
+    "POST",
+    "/api/auth/register",
+    tag="auth",
+    body=RegisterIn,
+    response=UserOut,
+    status=201,
+    auth=False,
+)
+async def register(call: Call) -> UserOut:
+    """Create an account."""
+    body: RegisterIn = call.body
+    problems = password_problems(body.password, body.email)
+    if problems:
+        details = [{"field": "password", "message": p} for p in problems]
+        raise Invalid("the password is too weak", details=details)
+    password_hash = await call.services.hasher.hash(body.password)
+    try:
+        user = await users.create_user(
+            call.services.db, body.email, body.display_name, password_hash
+        )
+    except StorageConflict:
+        raise Conflict("an account with this email exists") from None
+    return user_out(user)
+
+
+async def issue_tokens(
+    services: Services, user: users.User, family: uuid.UUID | None = None
+) -> TokensOut:
+    refresh, refresh_hash = new_opaque_token()
+    expires = datetime.now(UTC) + timedelta(seconds=services.settings.refresh_token_ttl_s)
+    await tokens.insert_refresh_token(
+        services.db, user.id, family or uuid.uuid4(), refresh_hash, expires
+    )
+    return TokensOut(
+        access_token=services.access_tokens.issue(user.id, user.role),
+        refresh_token=refresh,
+        expires_in=services.access_tokens.ttl_s,
+    )
+
+
+async def _check_login_rate(call: Call, email: str) -> None:
+    client = call.request.client.host if call.request.client else "unknown"
+    services = call.services
+    wait = max(
+        await services.login_limiter.hit(f"login:email:{email.lower()}"),
+        await services.login_ip_limiter.hit(f"login:ip:{client}"),
+    )
+    if wait > 0:
+        retry = str(max(1, round(wait)))
+        raise TooManyRequests("too many login attempts", headers={"Retry-After": retry})
+
+
+@api.op("POST", "/api/auth/login", tag="auth", body=LoginIn, response=TokensOut, auth=False)
+async def login(call: Call) -> TokensOut:
+    """Exchange email and password for an access and a refresh token."""
+    body: LoginIn = call.body
+    await _check_login_rate(call, body.email)
+    services = call.services
+    user = await users.find_by_email(services.db, body.email)
+    verdict = await services.hasher.verify(body.password, user.password_hash if user else None)
+    if user is None or not verdict.ok:
+        raise Unauthorized("wrong email or password")
+    if verdict.new_hash:
+        await users.set_password_hash(services.db, user.id, verdict.new_hash)
+    return await issue_tokens(services, user)
+
+
+@api.op("POST", "/api/auth/refresh", tag="auth", body=RefreshIn, response=TokensOut, auth=False)
+async def refresh(call: Call) -> TokensOut:
+    """Rotate a refresh token; a reused one revokes its whole family."""
+    body: RefreshIn = call.body
+    services = call.services
+    async with services.db.acquire() as conn, conn.transaction():
+        token = await tokens.claim_refresh_token(conn, hash_token(body.refresh_token))
+        if token is not None and token.used_at is not None:
+            await tokens.revoke_family(conn, token.family_id)
+    if token is None or token.used_at is not None or token.revoked_at is not None:
+        raise Unauthorized("the refresh token is invalid")
+    if token.expires_at <= datetime.now(UTC):
+        raise Unauthorized("the refresh token has expired")
+    user = await users.get_user(services.db, token.user_id)
+    return await issue_tokens(services, user, token.family_id)
+
+
+@api.op("POST", "/api/auth/logout", tag="auth", body=RefreshIn, auth=False)
+async def logout(call: Call) -> None:
+    """Revoke a refresh token and every token rotated from it."""
+    body: RefreshIn = call.body
+    family = await tokens.family_of(call.services.db, hash_token(body.refresh_token))
+    if family is not None:
+        await tokens.revoke_family(call.services.db, family)
+
+
+@api.op("GET", "/api/auth/me", tag="auth", response=UserOut)
+async def me(call: Call) -> UserOut:
+    """The signed-in user."""
+    return user_out(await users.get_user(call.services.db, call.user_id))

@@ -1,0 +1,82 @@
+"""/api/projects/{id}/phases: the workflow's 14 phases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from server.access import require_role
+from server.api import Api, Call
+from server.errors import NotFound
+from storage.repos import phases
+
+api = Api()
+
+Status = Literal["not_started", "in_progress", "completed", "stale"]
+
+
+class PhaseOut(BaseModel):
+    number: int
+    key: str
+    title: str
+    description: str
+    guidance: str
+    depends_on: list[int]
+    status: Status
+    stale_because: str | None
+    updated_at: datetime
+
+
+class ContentOut(BaseModel):
+    markdown: str
+    html: str
+    prosemirror: dict[str, Any]
+
+
+class PhaseDetail(PhaseOut):
+    content: ContentOut | None = None
+
+
+def phase_out(phase: phases.Phase) -> PhaseOut:
+    return PhaseOut(
+        number=phase.number,
+        key=phase.key,
+        title=phase.title,
+        description=phase.description,
+        guidance=phase.guidance,
+        depends_on=list(phase.depends_on),
+        status=phase.status,  # type: ignore[arg-type]
+        stale_because=phase.stale_because,
+        updated_at=phase.updated_at,
+    )
+
+
+def phase_number(call: Call) -> int:
+    number: int = call.path("n")
+    if not 1 <= number <= 14:
+        raise NotFound("phases are numbered 1 to 14")
+    return number
+
+
+@api.op("GET", "/api/projects/{project_id:uuid}/phases", tag="phases", response=list[PhaseOut])
+async def list_phases(call: Call) -> list[PhaseOut]:
+    """The 14 phases with their status."""
+    project_id: uuid.UUID = call.path("project_id")
+    await require_role(call.services.db, project_id, call.user_id, "viewer")
+    return [phase_out(p) for p in await phases.list_phases(call.services.db, project_id)]
+
+
+@api.op("GET", "/api/projects/{project_id:uuid}/phases/{n:int}", tag="phases", response=PhaseDetail)
+async def get_phase(call: Call) -> PhaseDetail:
+    """One phase, with its content converted from the live document."""
+    project_id: uuid.UUID = call.path("project_id")
+    number = phase_number(call)
+    await require_role(call.services.db, project_id, call.user_id, "viewer")
+    phase = await phases.get_phase(call.services.db, project_id, number)
+    detail = PhaseDetail(**phase_out(phase).model_dump())
+    if call.services.rooms is not None:
+        detail.content = ContentOut(**await call.services.rooms.phase_content(project_id, number))
+    return detail

@@ -1,0 +1,36 @@
+"""The resources a request handler may use, opened once by the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from server.auth.passwords import PasswordHasher
+from server.auth.ratelimit import RateLimiter
+from server.auth.tokens import AccessTokens, InvalidToken, Principal
+from server.errors import Unauthorized
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from collab.manager import RoomManager
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: asyncpg.Pool
+    hasher: PasswordHasher
+    access_tokens: AccessTokens
+    login_limiter: RateLimiter
+    login_ip_limiter: RateLimiter
+    rooms: RoomManager | None = None
+
+    def verify_access_token(self, token: str) -> Principal:
+        try:
+            return self.access_tokens.verify(token)
+        except InvalidToken:
+            raise Unauthorized(
+                "the access token is invalid or expired", headers={"WWW-Authenticate": "Bearer"}
+            ) from None

@@ -1,0 +1,88 @@
+"""Settings from the environment and `.env`: the only reader of os.environ."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """The configuration cannot start a server."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    env: Literal["development", "production", "test"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    db_pool_min: int = Field(default=1, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    sql_timeout_s: float = Field(default=10.0, gt=0)
+    log_level: str = "INFO"
+
+    jwt_secret: str | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_ttl_s: int = Field(default=900, gt=0)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    invitation_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    login_rate_limit: int = Field(default=5, ge=1)
+    login_ip_rate_limit: int = Field(default=50, ge=1)
+    login_rate_window_s: int = Field(default=60, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+
+    ws_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    ws_max_document_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    ws_rate_limit_per_s: int = Field(default=200, ge=1)
+    ws_auth_timeout_s: float = Field(default=10.0, gt=0)
+    ws_ping_interval_s: float = Field(default=20.0, gt=0)
+    ws_idle_timeout_s: float = Field(default=60.0, gt=0)
+    ws_max_documents_per_socket: int = Field(default=64, ge=1)
+    ws_outbox_frames: int = Field(default=1024, ge=1)
+    room_idle_unload_s: float = Field(default=30.0, ge=0)
+    journal_max_batch: int = Field(default=512, ge=1)
+    compaction_threshold: int = Field(default=500, ge=2)
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("JWT_SECRET", self.jwt_secret),
+                    ("DATABASE_URL", self.database_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"ENV=production requires {', '.join(missing)}")
+        return self
+
+    @cached_property
+    def secret(self) -> str:
+        """JWT_SECRET, or one generated once and kept in DATA_DIR."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt_secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc

@@ -1,0 +1,151 @@
+"""Test harness: a real Postgres database per session and the real server on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+
+from server.app import create_app
+from server.settings import Settings
+from storage.embedded import start_embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PG_DIR = Path(os.environ.get("UA_TEST_PG_DIR", "/tmp/ua-test-pg"))
+
+
+def server_dsn() -> str:
+    """DATABASE_URL when set, else the embedded Postgres kept for tests."""
+    return os.environ.get("DATABASE_URL") or start_embedded(TEST_PG_DIR)
+
+
+def with_database(dsn: str, name: str) -> str:
+    if "?" in dsn:
+        base, _, query = dsn.partition("?")
+        return f"{base.rsplit('/', 1)[0]}/{name}?{query}"
+    return f"{dsn.rsplit('/', 1)[0]}/{name}"
+
+
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    admin_dsn = await asyncio.to_thread(server_dsn)
+    name = f"ua_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield with_database(admin_dsn, name)
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def settings_for(dsn: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": dsn,
+        "data_dir": data_dir,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "login_ip_rate_limit": 100_000,
+        "jwt_secret": "test-secret-" + "x" * 40,
+        "room_idle_unload_s": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    settings: Settings
+    base_url: str
+    app: Any
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://")
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """The real app under uvicorn on a free loopback port, in this event loop."""
+    app = create_app(settings)
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        ws_max_size=settings.ws_max_message_bytes,
+        ws_ping_interval=None,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(60):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("server exited during start-up")
+                await asyncio.sleep(0.02)
+        yield RunningServer(settings, f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+
+async def make_account(client: httpx.AsyncClient, name: str | None = None) -> Account:
+    name = name or uuid.uuid4().hex[:10]
+    email = f"{name}@example.com"
+    password = f"Str0ng-{uuid.uuid4().hex[:12]}"
+    r = await client.post(
+        "/api/auth/register", json={"email": email, "password": password, "display_name": name}
+    )
+    assert r.status_code == 201, r.text
+    user_id = r.json()["id"]
+    r = await client.post("/api/auth/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.text
+    tokens = r.json()
+    return Account(user_id, email, password, tokens["access_token"], tokens["refresh_token"])
+
+
+def bearer(account: Account) -> dict[str, str]:
+    return {"authorization": f"Bearer {account.access_token}"}
