@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from server.api import Api
 from server.errors import EXCEPTION_HANDLERS
 from server.lifespan import lifespan
+from server.metrics import Metrics, metrics_endpoint
 from server.middleware import RequestIdMiddleware
 from server.openapi import build_openapi
 from server.routes import auth, health, invitations, phases, projects
 from server.settings import Settings
+from server.ws import routes as ws
 
 VERSION = "0.1.0"
 
@@ -26,12 +28,19 @@ def rest_api() -> Api:
 
 def create_app(settings: Settings) -> Starlette:
     api = rest_api()
-    routes: list[BaseRoute] = [*health.ROUTES, *api.routes()]
+    routes: list[BaseRoute] = [
+        *health.ROUTES,
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *api.routes(),
+        *ws.ROUTES,
+    ]
+    metrics = Metrics()
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan(settings),
+        lifespan=lifespan(settings, metrics),
     )
+    app.state.metrics = metrics
     app.state.openapi = build_openapi(api, title="Unified Assistant", version=VERSION)
     return app

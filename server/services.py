@@ -11,6 +11,7 @@ from server.auth.passwords import PasswordHasher
 from server.auth.ratelimit import RateLimiter
 from server.auth.tokens import AccessTokens, InvalidToken, Principal
 from server.errors import Unauthorized
+from server.metrics import Metrics
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class Services:
     access_tokens: AccessTokens
     login_limiter: RateLimiter
     login_ip_limiter: RateLimiter
+    metrics: Metrics
     rooms: RoomManager | None = None
 
     def verify_access_token(self, token: str) -> Principal:

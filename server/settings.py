@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     room_idle_unload_s: float = Field(default=30.0, ge=0)
     journal_max_batch: int = Field(default=512, ge=1)
     compaction_threshold: int = Field(default=500, ge=2)
+    status_debounce_s: float = Field(default=1.0, gt=0)
+    status_max_wait_s: float = Field(default=5.0, gt=0)
+    version_on_complete: bool = True
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from server.access import require_role
 from server.api import Api, Call
+from server.documents import phase_content
 from server.errors import NotFound
 from storage.repos import phases
 
@@ -78,5 +79,6 @@ async def get_phase(call: Call) -> PhaseDetail:
     phase = await phases.get_phase(call.services.db, project_id, number)
     detail = PhaseDetail(**phase_out(phase).model_dump())
     if call.services.rooms is not None:
-        detail.content = ContentOut(**await call.services.rooms.phase_content(project_id, number))
+        content = await phase_content(call.services.rooms, project_id, number)
+        detail.content = ContentOut(**content)
     return detail

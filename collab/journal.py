@@ -1,0 +1,96 @@
+"""Group-commit writer: every accepted update is appended to the log, many per round trip.
+
+Callers get a future that resolves once their update is committed, so an acknowledgement
+("saved") can wait for the database without blocking the socket that sent the update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from collab.persistence import UpdateLog
+
+log = logging.getLogger(__name__)
+
+_Entry = tuple[str, bytes, float, "asyncio.Future[None]"]
+
+
+class Journal:
+    def __init__(
+        self,
+        store: UpdateLog,
+        *,
+        max_batch: int = 512,
+        on_commit: Callable[[float], None] | None = None,
+        retry_s: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._retry_s = retry_s
+        self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
+        self._pending: dict[str, int] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, document: str, update: bytes) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((document, update, time.perf_counter(), future))
+        self._pending[document] = self._pending.get(document, 0) + 1
+        self._idle.clear()
+        return future
+
+    def pending(self, document: str) -> int:
+        return self._pending.get(document, 0)
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is committed."""
+        await self._idle.wait()
+
+    async def _write_batch(self, batch: list[_Entry]) -> None:
+        while True:
+            try:
+                await self._store.append([(doc, update) for doc, update, _, _ in batch])
+                return
+            except Exception as exc:  # keep the updates and retry; never drop an accepted one
+                log.warning("journal append failed, retrying: %s", exc)
+                await asyncio.sleep(self._retry_s)
+
+    def _settle(self, batch: list[_Entry]) -> None:
+        now = time.perf_counter()
+        for document, _, received, future in batch:
+            left = self._pending[document] - 1
+            if left:
+                self._pending[document] = left
+            else:
+                del self._pending[document]
+            if not future.done():
+                future.set_result(None)
+            if self._on_commit is not None:
+                self._on_commit(now - received)
+        if not self._pending:
+            self._idle.set()
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write_batch(batch)
+            self._settle(batch)
+
+
+@asynccontextmanager
+async def open_journal(journal: Journal) -> AsyncIterator[Journal]:
+    """Run the writer; on exit, commit everything queued, then stop it."""
+    async with asyncio.TaskGroup() as group:
+        writer = group.create_task(journal.run(), name="journal-writer")
+        try:
+            yield journal
+        finally:
+            await journal.flush()
+            writer.cancel()

@@ -1,0 +1,218 @@
+"""RoomManager: loads each room once (single flight), follows other nodes, unloads idle rooms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pycrdt
+from pycrdt import Doc
+
+from collab.errors import Forbidden
+from collab.journal import Journal
+from collab.persistence import UpdateLog
+from collab.pubsub import PubSub
+from collab.room import AWARENESS, UPDATE, Room
+from collab.types import DocumentName
+
+log = logging.getLogger(__name__)
+
+Seeder = Callable[[DocumentName, Room], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLimits:
+    max_document_bytes: int = 64 * 1024 * 1024
+    idle_unload_s: float = 30.0
+    compaction_threshold: int = 500
+
+
+def merge(updates: list[bytes]) -> bytes:
+    merged: bytes = pycrdt.merge_updates(*updates)
+    return merged
+
+
+class RoomManager:
+    def __init__(
+        self,
+        *,
+        log_store: UpdateLog,
+        journal: Journal,
+        pubsub: PubSub,
+        limits: RoomLimits,
+        group: asyncio.TaskGroup,
+        seeder: Seeder | None = None,
+    ) -> None:
+        self._store = log_store
+        self._journal = journal
+        self._pubsub = pubsub
+        self._limits = limits
+        self._group = group
+        self._seeder = seeder
+        self._rooms: dict[str, Room] = {}
+        self._loading: dict[str, asyncio.Future[Room]] = {}
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        self._early: dict[str, list[bytes]] = {}  # heard while the room was loading
+
+    @property
+    def room_count(self) -> int:
+        return len(self._rooms)
+
+    def loaded(self, name: str) -> Room | None:
+        return self._rooms.get(name)
+
+    async def get(self, name: DocumentName) -> Room:
+        key = str(name)
+        room = self._rooms.get(key)
+        if room is not None:
+            return room
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._loading[key] = pending
+            self._group.create_task(self._load(name, pending), name=f"load {key}")
+        return await asyncio.shield(pending)
+
+    async def _load(self, name: DocumentName, result: asyncio.Future[Room]) -> None:
+        key = str(name)
+        subscribed = asyncio.Event()
+        try:
+            # Subscribe first, then read the log: nothing published in between is missed.
+            follower = self._group.create_task(self._follow(key, subscribed), name=f"follow {key}")
+            self._followers[key] = follower
+            await subscribed.wait()
+            room = await self._read(name)
+            if self._seeder is not None:
+                await self._seeder(name, room)
+            self._rooms[key] = room
+            for payload in self._early.pop(key, []):
+                self._deliver(room, payload)
+            room.idle_since = time.monotonic()
+            result.set_result(room)
+        except Exception as exc:
+            log.exception("could not load %s", key)
+            self._stop_following(key)
+            result.set_exception(exc)
+        finally:
+            del self._loading[key]
+
+    async def _read(self, name: DocumentName) -> Room:
+        stored = await self._store.load(str(name))
+        doc = Doc()
+        size = 0
+        for part in ([stored.snapshot] if stored.snapshot else []) + stored.updates:
+            doc.apply_update(part)
+            size += len(part)
+        return Room(
+            str(name),
+            doc,
+            journal=self._journal,
+            pubsub=self._pubsub,
+            read_only=name.is_meta,
+            max_bytes=self._limits.max_document_bytes,
+            size=size,
+        )
+
+    async def _follow(self, key: str, subscribed: asyncio.Event) -> None:
+        async with self._pubsub.subscribe(key) as messages:
+            subscribed.set()
+            async for payload in messages:
+                room = self._rooms.get(key)
+                if room is None:
+                    self._early.setdefault(key, []).append(payload)
+                else:
+                    self._deliver(room, payload)
+
+    @staticmethod
+    def _deliver(room: Room, payload: bytes) -> None:
+        kind, body = payload[:1], payload[1:]
+        if kind == UPDATE:
+            room.apply_remote(body)
+        elif kind == AWARENESS:
+            room.awareness_remote(body)
+
+    def _stop_following(self, key: str) -> None:
+        self._early.pop(key, None)
+        task = self._followers.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    # -- unloading -----------------------------------------------------------------------
+
+    async def reap(self, interval_s: float = 0.25) -> None:
+        """Unload rooms idle longer than the limit; runs for the manager's lifetime."""
+        while True:
+            await asyncio.sleep(interval_s)
+            now = time.monotonic()
+            for key, room in list(self._rooms.items()):
+                idle = room.idle_since
+                if idle is not None and now - idle >= self._limits.idle_unload_s:
+                    await self._unload(key)
+
+    async def _unload(self, key: str) -> None:
+        room = self._rooms.get(key)
+        if room is None:
+            return
+        await self._journal.flush()
+        if room.peers:  # someone joined while we flushed
+            return
+        del self._rooms[key]
+        self._stop_following(key)
+        log.debug("unloaded %s", key)
+        try:
+            if await self._store.log_length(key) >= self._limits.compaction_threshold:
+                await self._store.compact(key, merge)
+        except Exception:
+            log.exception("compaction of %s failed; the log is intact", key)
+
+    async def compact(self, key: str) -> int:
+        return await self._store.compact(key, merge)
+
+    # -- control -------------------------------------------------------------------------
+
+    def rooms_of(self, project_id: uuid.UUID) -> list[Room]:
+        prefix = f"projects/{project_id}/"
+        return [room for key, room in self._rooms.items() if key.startswith(prefix)]
+
+    def revoke(self, project_id: uuid.UUID, user_id: uuid.UUID | None, role: str | None) -> None:
+        """Apply a membership change to local peers: close them, or make them read-only."""
+        for room in self.rooms_of(project_id):
+            for peer in list(room.peers):
+                if user_id is not None and peer.user_id != user_id:
+                    continue
+                if role in (None, "deleted"):
+                    peer.connection.close_soon(Forbidden("no longer a member of this project"))
+                else:
+                    peer.read_only = role == "viewer" or room.read_only
+
+
+@contextlib.asynccontextmanager
+async def open_room_manager(
+    *,
+    log_store: UpdateLog,
+    journal: Journal,
+    pubsub: PubSub,
+    limits: RoomLimits,
+    seeder: Seeder | None = None,
+) -> AsyncIterator[RoomManager]:
+    async with asyncio.TaskGroup() as group:
+        manager = RoomManager(
+            log_store=log_store,
+            journal=journal,
+            pubsub=pubsub,
+            limits=limits,
+            group=group,
+            seeder=seeder,
+        )
+        reaper = group.create_task(manager.reap(), name="room-reaper")
+        try:
+            yield manager
+        finally:
+            reaper.cancel()
+            for key in list(manager._followers):
+                manager._stop_following(key)

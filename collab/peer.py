@@ -1,0 +1,132 @@
+"""A connection's outbox and its one writer task, and a peer: one connection in one room."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from collab.errors import CollabError, RateLimited, SlowConsumer
+
+log = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    async def send_bytes(self, data: bytes) -> None: ...
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Connection:
+    """Owns a socket's writes: a bounded outbox drained by a single writer task.
+
+    `offer` never waits, so a room never waits for its slowest client: a full outbox
+    closes that connection (1013) instead.
+    """
+
+    def __init__(
+        self, socket: Socket, *, outbox: int, send_timeout_s: float, rate_per_s: int
+    ) -> None:
+        self.socket = socket
+        self.id = uuid.uuid4().hex[:12]
+        self.state = State.OPEN
+        self._outbox: asyncio.Queue[bytes | CollabError | None] = asyncio.Queue(outbox)
+        self._send_timeout = send_timeout_s
+        self._rate = rate_per_s
+        self._window = 0
+        self._count = 0
+        self.closed = asyncio.Event()
+        self.close_error: CollabError | None = None
+
+    def offer(self, frame: bytes) -> None:
+        if self.state is not State.OPEN:
+            return
+        try:
+            self._outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.close_soon(SlowConsumer("outbox full: client too slow"))
+
+    def close_soon(self, error: CollabError) -> None:
+        """Close after the frames already queued (or at once if the queue is full)."""
+        if self.state is not State.OPEN:
+            return
+        self.state = State.CLOSING
+        self.close_error = error
+        log.info("closing connection %s: %s %s", self.id, error.close_code, error.detail)
+        try:
+            self._outbox.put_nowait(error)
+        except asyncio.QueueFull:
+            self._drain()
+            self._outbox.put_nowait(error)
+        self.closed.set()
+
+    def finish(self) -> None:
+        """The client went away: stop the writer without sending anything more."""
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        self._drain()
+        self._outbox.put_nowait(None)
+        self.closed.set()
+
+    def _drain(self) -> None:
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+
+    def count_message(self) -> None:
+        """Per-connection flood control: raise RateLimited past the limit per second."""
+        window = int(time.monotonic())
+        if window != self._window:
+            self._window, self._count = window, 0
+        self._count += 1
+        if self._count > self._rate:
+            raise RateLimited(f"more than {self._rate} messages per second")
+
+    async def write_loop(self) -> None:
+        """The only writer of this socket; returns once the socket is done."""
+        try:
+            while True:
+                item = await self._outbox.get()
+                if item is None:
+                    return
+                async with asyncio.timeout(self._send_timeout):
+                    if isinstance(item, CollabError):
+                        await self.socket.close(item.close_code, item.detail[:120])
+                        return
+                    await self.socket.send_bytes(item)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            # The socket went away under us (or stalled): nothing more to send.
+            log.debug("connection %s writer stopped: %r", self.id, exc)
+        finally:
+            self.state = State.CLOSED
+            self.closed.set()
+
+
+@dataclass(eq=False, slots=True)
+class Peer:
+    """One connection's membership of one room.
+
+    `framing` names how this peer's frames are encoded, so a room encodes each message once
+    per framing and gives the same bytes to every peer that shares it.
+    """
+
+    connection: Connection
+    framing: Hashable
+    encode: Callable[[Any], bytes]
+    user_id: uuid.UUID | None
+    read_only: bool
+    on_saved: Callable[[bool], None] | None = None  # acknowledge a write once it is durable
+    client_ids: set[int] = field(default_factory=set)
+
+    def offer(self, frame: bytes) -> None:
+        self.connection.offer(frame)

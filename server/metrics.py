@@ -1,0 +1,42 @@
+"""Prometheus metrics, one registry per app so several apps can share a process (tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections = Gauge(
+            "ua_ws_connections", "Open websocket connections", ["protocol"], registry=r
+        )
+        self.rooms = Gauge("ua_rooms_loaded", "Rooms loaded on this node", registry=r)
+        self.updates = Counter(
+            "ua_updates_total", "Document updates accepted from clients", registry=r
+        )
+        self.closes = Counter(
+            "ua_ws_closes_total", "Connections closed by the server", ["code"], registry=r
+        )
+        self.persistence_lag = Histogram(
+            "ua_persistence_lag_seconds",
+            "Time from receiving an update to its commit",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+
+    def watch_rooms(self, count: Callable[[], int]) -> None:
+        self.rooms.set_function(count)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

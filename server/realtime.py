@@ -1,0 +1,51 @@
+"""Wires the real-time core to storage: the update log, the journal, pub/sub and rooms."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import asyncpg
+
+from collab.journal import Journal, open_journal
+from collab.manager import RoomLimits, RoomManager, Seeder, open_room_manager
+from collab.pubsub import PubSub
+from collab.pubsub.local import LocalPubSub
+from server.settings import Settings
+from storage.repos.documents import PostgresUpdateLog
+
+
+def room_limits(settings: Settings) -> RoomLimits:
+    return RoomLimits(
+        max_document_bytes=settings.ws_max_document_bytes,
+        idle_unload_s=settings.room_idle_unload_s,
+        compaction_threshold=settings.compaction_threshold,
+    )
+
+
+@asynccontextmanager
+async def open_rooms(
+    settings: Settings,
+    db: asyncpg.Pool,
+    *,
+    pubsub: PubSub | None = None,
+    on_commit: Callable[[float], None] | None = None,
+    seeder: Seeder | None = None,
+) -> AsyncIterator[RoomManager]:
+    """Rooms over the journal; on exit every accepted update is committed before the pool
+    closes (the exit stack unwinds rooms, then the journal)."""
+    store = PostgresUpdateLog(db)
+    async with AsyncExitStack() as stack:
+        journal = await stack.enter_async_context(
+            open_journal(Journal(store, max_batch=settings.journal_max_batch, on_commit=on_commit))
+        )
+        manager = await stack.enter_async_context(
+            open_room_manager(
+                log_store=store,
+                journal=journal,
+                pubsub=pubsub or LocalPubSub(),
+                limits=room_limits(settings),
+                seeder=seeder,
+            )
+        )
+        yield manager

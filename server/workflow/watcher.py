@@ -1,0 +1,91 @@
+"""Turns edits in phase rooms into status changes, debounced: many keystrokes are one change."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from collab.manager import RoomManager
+from collab.peer import Peer
+from collab.room import Room
+from collab.types import DocumentName
+from server.workflow import status
+from server.workflow.meta import publish_changes, seed_meta
+from storage.repos import phases
+
+log = logging.getLogger(__name__)
+
+
+class ContentWatcher:
+    def __init__(self, db: asyncpg.Pool, *, debounce_s: float, max_wait_s: float) -> None:
+        self._db = db
+        self._debounce = debounce_s
+        self._max_wait = max_wait_s
+        self._due: dict[tuple[uuid.UUID, int], tuple[float, float]] = {}  # first, last change
+        self._wake = asyncio.Event()
+        self.rooms: RoomManager | None = None
+
+    def on_change(self, room: Room, origin: Peer | str) -> None:
+        name = DocumentName.parse(room.name)
+        if name.phase is None:
+            return
+        now = time.monotonic()
+        key = (name.project_id, name.phase)
+        first, _ = self._due.get(key, (now, now))
+        self._due[key] = (first, now)
+        self._wake.set()
+
+    async def on_load(self, name: DocumentName, room: Room) -> None:
+        """The manager's seeder: watch phase rooms, fill the meta document from the database."""
+        if name.phase is not None:
+            room.on_change = self.on_change
+        else:
+            seed_meta(room, await phases.list_phases(self._db, name.project_id))
+
+    def _ready(self, now: float) -> list[tuple[uuid.UUID, int]]:
+        return [
+            key
+            for key, (first, last) in self._due.items()
+            if now - last >= self._debounce or now - first >= self._max_wait
+        ]
+
+    async def _record(self, project_id: uuid.UUID, number: int) -> None:
+        changes = await status.content_changed(self._db, project_id, number)
+        if changes and self.rooms is not None:
+            await publish_changes(self.rooms, project_id, changes)
+
+    async def run(self) -> None:
+        while True:
+            if not self._due:
+                self._wake.clear()
+                await self._wake.wait()
+            await asyncio.sleep(min(self._debounce, 0.1))
+            for key in self._ready(time.monotonic()):
+                del self._due[key]
+                try:
+                    await self._record(*key)
+                except Exception:
+                    log.exception("status update for %s phase %s failed", *key)
+
+    async def flush(self) -> None:
+        """Record every pending change now (shutdown)."""
+        for key in list(self._due):
+            del self._due[key]
+            await self._record(*key)
+
+
+@asynccontextmanager
+async def open_watcher(watcher: ContentWatcher) -> AsyncIterator[ContentWatcher]:
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(watcher.run(), name="content-watcher")
+        try:
+            yield watcher
+        finally:
+            task.cancel()
+            await watcher.flush()

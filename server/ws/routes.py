@@ -1,0 +1,11 @@
+"""The two websocket endpoints."""
+
+from __future__ import annotations
+
+from starlette.routing import WebSocketRoute
+
+from server.ws.yjs import yjs_endpoint
+
+ROUTES = [
+    WebSocketRoute("/yjs/{name:path}", yjs_endpoint),
+]

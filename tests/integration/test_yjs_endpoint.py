@@ -1,0 +1,171 @@
+"""The y-websocket endpoint against the real server: sync, persistence and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from collab.protocol import ywire
+from tests.support import Account, RunningServer, bearer, make_account
+from tests.yclient import yclient
+
+
+async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
+    owner = await make_account(client)
+    r = await client.post("/api/projects", json={"name": "Live"}, headers=bearer(owner))
+    return owner, r.json()["id"]
+
+
+async def _member(client: httpx.AsyncClient, owner: Account, pid: str, role: str) -> Account:
+    member = await make_account(client)
+    r = await client.post(
+        f"/api/projects/{pid}/invitations",
+        json={"email": member.email, "role": role},
+        headers=bearer(owner),
+    )
+    await client.post(f"/api/invitations/{r.json()['token']}/accept", headers=bearer(member))
+    return member
+
+
+async def test_edits_fan_out_and_read_back_over_rest(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    owner, pid = await _project(client)
+    doc = f"projects/{pid}/phases/1"
+    async with yclient(server.ws_url, doc, owner.access_token) as a:
+        async with yclient(server.ws_url, doc, owner.access_token) as b:
+            await a.add_paragraph("Hello from A")
+            await b.wait_until(lambda: b.paragraphs() == ["<paragraph>Hello from A</paragraph>"])
+            await b.add_paragraph("And B")
+            await a.wait_until(lambda: len(a.paragraphs()) == 2)
+    r = await client.get(f"/api/projects/{pid}/phases/1", headers=bearer(owner))
+    content = r.json()["content"]
+    assert content["markdown"].split("\n\n")[:2] == ["Hello from A", "And B"]
+    assert "<p>Hello from A</p>" in content["html"]
+    assert content["prosemirror"]["type"] == "doc"
+
+
+@pytest.mark.parametrize(
+    ("document", "token_kind", "code"),
+    [
+        ("phases/1", "none", 4401),
+        ("phases/1", "garbage", 4401),
+        ("phases/99", "owner", 4404),
+        ("nonsense", "owner", 4404),
+        ("phases/1", "stranger", 4403),
+    ],
+)
+async def test_refusals(
+    client: httpx.AsyncClient, server: RunningServer, document: str, token_kind: str, code: int
+) -> None:
+    owner, pid = await _project(client)
+    tokens = {
+        "none": None,
+        "garbage": "not-a-jwt",
+        "owner": owner.access_token,
+        "stranger": (await make_account(client)).access_token,
+    }
+    name = f"projects/{pid}/{document}" if document != "nonsense" else "x/y"
+    async with yclient(server.ws_url, name, tokens[token_kind], sync=False) as c:
+        close_code, reason = await asyncio.wait_for(c.closed, 10)
+    assert close_code == code
+    assert reason
+
+
+async def test_viewer_edits_are_dropped(client: httpx.AsyncClient, server: RunningServer) -> None:
+    owner, pid = await _project(client)
+    viewer = await _member(client, owner, pid, "viewer")
+    doc = f"projects/{pid}/phases/2"
+    async with yclient(server.ws_url, doc, owner.access_token) as editor:
+        async with yclient(server.ws_url, doc, viewer.access_token) as v:
+            await v.add_paragraph("viewer was here")
+            await editor.add_paragraph("editor text")
+            await v.wait_until(lambda: "editor text" in "".join(v.paragraphs()))
+        assert editor.paragraphs() == ["<paragraph>editor text</paragraph>"]
+    async with yclient(server.ws_url, doc, owner.access_token) as late:
+        assert late.paragraphs() == ["<paragraph>editor text</paragraph>"]
+
+
+async def test_meta_is_read_only(client: httpx.AsyncClient, server: RunningServer) -> None:
+    owner, pid = await _project(client)
+    async with yclient(server.ws_url, f"projects/{pid}/meta", owner.access_token) as m:
+        await m.add_paragraph("nope")
+    async with yclient(server.ws_url, f"projects/{pid}/meta", owner.access_token) as m:
+        assert m.paragraphs() == []
+
+
+async def _drain(ws: ClientConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(10):
+            async for _ in ws:
+                pass
+
+
+async def _raw(server: RunningServer, doc: str, token: str, frame: bytes) -> tuple[int, str]:
+    async with connect(f"{server.ws_url}/yjs/{doc}?token={token}", max_size=None) as ws:
+        await ws.send(frame)
+        await _drain(ws)
+        return ws.close_code or 1006, ws.close_reason or ""
+
+
+async def test_bad_input_closes_only_that_connection(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    owner, pid = await _project(client)
+    doc = f"projects/{pid}/phases/3"
+    async with yclient(server.ws_url, doc, owner.access_token) as good:
+        await good.add_paragraph("keep me")
+        token = owner.access_token
+        assert (await _raw(server, doc, token, b"\x00\x07\xff"))[0] == 1002  # malformed
+        assert (await _raw(server, doc, token, ywire.encode(ywire.Update(b"\x05garbage"))))[
+            0
+        ] == 1002
+        assert (await _raw(server, doc, token, b"\x09"))[0] == 1002  # unknown message type
+        big = ywire.encode(ywire.Update(b"\x00" * (server.settings.ws_max_message_bytes + 1)))
+        assert (await _raw(server, doc, token, big))[0] == 1009
+        async with connect(f"{server.ws_url}/yjs/{doc}?token={token}") as ws:
+            await ws.send("text frame")
+            await _drain(ws)
+            assert ws.close_code == 1002
+        await good.add_paragraph("still serving")
+        await good.wait_until(lambda: len(good.paragraphs()) == 2)
+    async with yclient(server.ws_url, doc, owner.access_token) as check:
+        assert check.paragraphs() == [
+            "<paragraph>keep me</paragraph>",
+            "<paragraph>still serving</paragraph>",
+        ]
+
+
+async def test_flood_is_rate_limited(client: httpx.AsyncClient, server: RunningServer) -> None:
+    owner, pid = await _project(client)
+    doc = f"projects/{pid}/phases/4"
+    query = ywire.encode(ywire.QueryAwareness())
+    async with connect(f"{server.ws_url}/yjs/{doc}?token={owner.access_token}") as ws:
+        for _ in range(server.settings.ws_rate_limit_per_s * 3):
+            try:
+                await ws.send(query)
+            except ConnectionClosed:
+                break
+        await _drain(ws)
+        assert ws.close_code == 4429
+
+
+async def test_rooms_unload_when_everyone_leaves(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    owner, pid = await _project(client)
+    rooms = server.app.state.services.rooms
+    for n in (5, 6):
+        async with yclient(server.ws_url, f"projects/{pid}/phases/{n}", owner.access_token) as c:
+            await c.add_paragraph(f"phase {n}")
+    assert rooms.loaded(f"projects/{pid}/phases/5") is not None or rooms.room_count >= 0
+    async with asyncio.timeout(15):
+        while rooms.loaded(f"projects/{pid}/phases/5") or rooms.loaded(f"projects/{pid}/phases/6"):
+            await asyncio.sleep(0.1)
+    async with yclient(server.ws_url, f"projects/{pid}/phases/5", owner.access_token) as c:
+        assert c.paragraphs() == ["<paragraph>phase 5</paragraph>"]
