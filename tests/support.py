@@ -7,7 +7,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ def settings_for(dsn: str, data_dir: Path, **overrides: Any) -> Settings:
         "login_ip_rate_limit": 100_000,
         "jwt_secret": "test-secret-" + "x" * 40,
         "room_idle_unload_s": 0.5,
+        "status_debounce_s": 0.2,
+        "status_max_wait_s": 1.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -145,6 +147,13 @@ async def make_account(client: httpx.AsyncClient, name: str | None = None) -> Ac
     assert r.status_code == 200, r.text
     tokens = r.json()
     return Account(user_id, email, password, tokens["access_token"], tokens["refresh_token"])
+
+
+async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
+    """Poll an async condition until it holds, or fail after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.05)
 
 
 def bearer(account: Account) -> dict[str, str]:

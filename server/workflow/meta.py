@@ -26,7 +26,7 @@ def phase_entry(change: StatusChange | Phase) -> dict[str, Any]:
 def write_phases(room: Room, entries: dict[int, dict[str, Any]]) -> None:
     """Set the entries that differ: a no-op when a node reloads an up-to-date meta document."""
 
-    def change(doc: Doc) -> None:
+    def change(doc: Doc[Any]) -> None:
         phases = doc.get("phases", type=Map)
         for number, entry in entries.items():
             key = str(number)
