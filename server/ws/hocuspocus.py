@@ -134,8 +134,8 @@ class Session:
     async def read(self) -> None:
         settings = self.services.settings
         deadline = asyncio.get_running_loop().time() + settings.ws_auth_timeout_s
-        async with asyncio.timeout_at(deadline) as auth_clock:
-            try:
+        try:
+            async with asyncio.timeout_at(deadline) as auth_clock:
                 async for data in receive_frames(self.ws, self.conn):
                     for frame in hp.decode(data, max_size=settings.ws_max_message_bytes):
                         if isinstance(frame.message, hp.AuthToken):
@@ -144,10 +144,8 @@ class Session:
                                 auth_clock.reschedule(None)
                         else:
                             self.handle(frame)
-            except TimeoutError:
-                if self.joined:
-                    raise
-                raise AuthTimeout("no document authenticated in time") from None
+        except TimeoutError:
+            raise AuthTimeout("no document authenticated in time") from None
 
 
 async def hocuspocus_endpoint(ws: WebSocket) -> None:
