@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pycrdt
 from pycrdt import Doc
@@ -22,6 +24,8 @@ from collab.types import DocumentName
 
 log = logging.getLogger(__name__)
 
+CONTROL = "__control__"  # membership changes, for every node
+
 Seeder = Callable[[DocumentName, Room], Awaitable[None]]
 
 
@@ -30,6 +34,8 @@ class RoomLimits:
     max_document_bytes: int = 64 * 1024 * 1024
     idle_unload_s: float = 30.0
     compaction_threshold: int = 500
+    settle_s: float = 1.0
+    awareness_timeout_s: float = 30.0
 
 
 def merge(updates: list[bytes]) -> bytes:
@@ -58,6 +64,7 @@ class RoomManager:
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._early: dict[str, list[bytes]] = {}  # heard while the room was loading
+        self.catch_ups = 0
 
     @property
     def room_count(self) -> int:
@@ -94,6 +101,7 @@ class RoomManager:
                 self._deliver(room, payload)
             room.idle_since = time.monotonic()
             result.set_result(room)
+            self._group.create_task(self._settle(room), name=f"settle {key}")
         except Exception as exc:
             log.exception("could not load %s", key)
             self._stop_following(key)
@@ -103,12 +111,12 @@ class RoomManager:
 
     async def _read(self, name: DocumentName) -> Room:
         stored = await self._store.load(str(name))
-        doc = Doc()
+        doc: Doc[Any] = Doc()
         size = 0
         for part in ([stored.snapshot] if stored.snapshot else []) + stored.updates:
             doc.apply_update(part)
             size += len(part)
-        return Room(
+        room = Room(
             str(name),
             doc,
             journal=self._journal,
@@ -117,6 +125,32 @@ class RoomManager:
             max_bytes=self._limits.max_document_bytes,
             size=size,
         )
+        room.log_position = stored.last_id
+        return room
+
+    async def catch_up(self, room: Room) -> int:
+        """Apply whatever the log has beyond this replica (after a pub/sub gap); idempotent."""
+        stored = await self._store.load_after(room.name, room.log_position)
+        parts = ([stored.snapshot] if stored.snapshot else []) + stored.updates
+        for part in parts:
+            room.apply_remote(part)
+        room.log_position = max(room.log_position, stored.last_id)
+        return len(parts)
+
+    async def catch_up_all(self) -> None:
+        for room in list(self._rooms.values()):
+            try:
+                await self.catch_up(room)
+            except Exception:
+                log.exception("catch-up of %s failed", room.name)
+        self.catch_ups += 1
+
+    async def _settle(self, room: Room) -> None:
+        # A publish racing our subscription may have reached neither the channel nor (yet)
+        # the log we read: look at the log once more after the other node's commit window.
+        await asyncio.sleep(self._limits.settle_s)
+        if self._rooms.get(room.name) is room:
+            await self.catch_up(room)
 
     async def _follow(self, key: str, subscribed: asyncio.Event) -> None:
         async with self._pubsub.subscribe(key) as messages:
@@ -150,6 +184,7 @@ class RoomManager:
             await asyncio.sleep(interval_s)
             now = time.monotonic()
             for key, room in list(self._rooms.items()):
+                room.expire_awareness(now, self._limits.awareness_timeout_s)
                 idle = room.idle_since
                 if idle is not None and now - idle >= self._limits.idle_unload_s:
                     await self._unload(key)
@@ -179,13 +214,35 @@ class RoomManager:
         prefix = f"projects/{project_id}/"
         return [room for key, room in self._rooms.items() if key.startswith(prefix)]
 
+    def membership_changed(
+        self, project_id: uuid.UUID, user_id: uuid.UUID | None, role: str | None
+    ) -> None:
+        """A member's role changed (None: removed; user None: project deleted), on every node."""
+        self.revoke(project_id, user_id, role)
+        message = {"project": str(project_id), "user": user_id and str(user_id), "role": role}
+        self._pubsub.publish(CONTROL, json.dumps(message).encode())
+
+    async def follow_control(self) -> None:
+        async with self._pubsub.subscribe(CONTROL) as messages:
+            async for payload in messages:
+                try:
+                    message = json.loads(payload)
+                    user = message["user"]
+                    self.revoke(
+                        uuid.UUID(message["project"]),
+                        None if user is None else uuid.UUID(user),
+                        message["role"],
+                    )
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignoring a malformed control message")
+
     def revoke(self, project_id: uuid.UUID, user_id: uuid.UUID | None, role: str | None) -> None:
         """Apply a membership change to local peers: close them, or make them read-only."""
         for room in self.rooms_of(project_id):
             for peer in list(room.peers):
                 if user_id is not None and peer.user_id != user_id:
                     continue
-                if role in (None, "deleted"):
+                if role is None:
                     peer.connection.close_soon(Forbidden("no longer a member of this project"))
                 else:
                     peer.read_only = role == "viewer" or room.read_only
@@ -210,9 +267,11 @@ async def open_room_manager(
             seeder=seeder,
         )
         reaper = group.create_task(manager.reap(), name="room-reaper")
+        control = group.create_task(manager.follow_control(), name="control")
         try:
             yield manager
         finally:
             reaper.cancel()
+            control.cancel()
             for key in list(manager._followers):
                 manager._stop_following(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -30,7 +31,7 @@ class Room:
     def __init__(
         self,
         name: str,
-        doc: Doc,
+        doc: Doc[Any],
         *,
         journal: Journal,
         pubsub: PubSub,
@@ -48,6 +49,7 @@ class Room:
         self._max_bytes = max_bytes
         self._size = size
         self.idle_since: float | None = None
+        self.log_position = 0  # the last log row this replica is known to contain
         # Called after a local change (a peer's or the server's), never for remote ones:
         # the node where a change happens is the one that reacts to it.
         self.on_change: Callable[[Room, Peer | str], None] | None = None
@@ -110,7 +112,7 @@ class Room:
             self._fan_out(Update(update), None)
 
     def server_change(
-        self, change: Callable[[Doc], None], origin: str
+        self, change: Callable[[Doc[Any]], None], origin: str
     ) -> asyncio.Future[None] | None:
         """Make a change as the server: a CRDT operation on the live replica, like any edit."""
         before = self.doc.get_state()
@@ -141,7 +143,7 @@ class Room:
 
     def awareness_from_peer(self, peer: Peer, payload: bytes) -> None:
         entries = decode_awareness(payload)
-        fresh = self.awareness.apply(entries)
+        fresh = self.awareness.apply(entries, time.monotonic())
         for entry in fresh:
             if entry.state == "null":
                 peer.client_ids.discard(entry.client_id)
@@ -153,11 +155,19 @@ class Room:
 
     def awareness_remote(self, payload: bytes) -> None:
         try:
-            fresh = self.awareness.apply(decode_awareness(payload))
+            fresh = self.awareness.apply(decode_awareness(payload), time.monotonic())
         except ProtocolError:
             return
         if fresh:
             self._fan_out(AwarenessMessage(payload), None)
+
+    def expire_awareness(self, now: float, timeout_s: float) -> None:
+        """Drop remote clients that stopped renewing (Yjs clients renew every 15 s)."""
+        local = {cid for peer in self.peers for cid in peer.client_ids}
+        gone = [cid for cid in self.awareness.outdated(now - timeout_s) if cid not in local]
+        removal = self.awareness.remove(gone) if gone else None
+        if removal is not None:
+            self._fan_out(AwarenessMessage(removal), None)
 
     def awareness_snapshot(self) -> bytes | None:
         return self.awareness.snapshot()

@@ -30,6 +30,11 @@ def app_factory() -> Starlette:
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
+    if args.workers > 1 and not settings.redis_url:
+        # Each worker holds its own replica of a room; without Redis they would not hear
+        # each other's edits until the next load.
+        print("--workers > 1 needs REDIS_URL so the workers share rooms", file=sys.stderr)
+        return 2
     uvicorn.run(
         "server.cli:app_factory",
         factory=True,

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from server.auth.passwords import PasswordHasher
-from server.auth.ratelimit import MemoryRateLimiter
+from server.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.auth.tokens import AccessTokens
 from server.metrics import Metrics
 from server.realtime import open_rooms
@@ -33,9 +34,32 @@ def database_config(settings: Settings) -> DatabaseConfig:
 
 
 @asynccontextmanager
+async def login_limiters(settings: Settings) -> AsyncIterator[tuple[RateLimiter, RateLimiter]]:
+    """Per email and per address; shared through Redis when it is configured."""
+    window = settings.login_rate_window_s
+    if not settings.redis_url:
+        yield (
+            MemoryRateLimiter(settings.login_rate_limit, window),
+            MemoryRateLimiter(settings.login_ip_rate_limit, window),
+        )
+        return
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        prefix = settings.redis_prefix
+        yield (
+            RedisRateLimiter(client, prefix, settings.login_rate_limit, window),
+            RedisRateLimiter(client, prefix, settings.login_ip_rate_limit, window),
+        )
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
 async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_database(database_config(settings)))
+        limiters = await stack.enter_async_context(login_limiters(settings))
+        login_limiter, login_ip_limiter = limiters
         services = Services(
             settings=settings,
             db=db,
@@ -45,12 +69,8 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             access_tokens=AccessTokens(
                 settings.secret, settings.jwt_algorithm, settings.access_token_ttl_s
             ),
-            login_limiter=MemoryRateLimiter(
-                settings.login_rate_limit, settings.login_rate_window_s
-            ),
-            login_ip_limiter=MemoryRateLimiter(
-                settings.login_ip_rate_limit, settings.login_rate_window_s
-            ),
+            login_limiter=login_limiter,
+            login_ip_limiter=login_ip_limiter,
             metrics=metrics,
         )
         watcher = ContentWatcher(

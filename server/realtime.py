@@ -11,6 +11,7 @@ from collab.journal import Journal, open_journal
 from collab.manager import RoomLimits, RoomManager, Seeder, open_room_manager
 from collab.pubsub import PubSub
 from collab.pubsub.local import LocalPubSub
+from collab.pubsub.redis import RedisPubSub, open_redis_pubsub
 from server.settings import Settings
 from storage.repos.documents import PostgresUpdateLog
 
@@ -36,6 +37,12 @@ async def open_rooms(
     closes (the exit stack unwinds rooms, then the journal)."""
     store = PostgresUpdateLog(db)
     async with AsyncExitStack() as stack:
+        redis_pubsub: RedisPubSub | None = None
+        if pubsub is None and settings.redis_url:
+            redis_pubsub = await stack.enter_async_context(
+                open_redis_pubsub(settings.redis_url, prefix=settings.redis_prefix)
+            )
+            pubsub = redis_pubsub
         journal = await stack.enter_async_context(
             open_journal(Journal(store, max_batch=settings.journal_max_batch, on_commit=on_commit))
         )
@@ -48,4 +55,6 @@ async def open_rooms(
                 seeder=seeder,
             )
         )
+        if redis_pubsub is not None:
+            redis_pubsub.on_resume = manager.catch_up_all
         yield manager

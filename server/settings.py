@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = Field(default="ua", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     db_pool_min: int = Field(default=1, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     sql_timeout_s: float = Field(default=10.0, gt=0)

@@ -84,11 +84,12 @@ class AwarenessRegistry:
     Clocks of removed clients are kept so a late, older state cannot resurrect them.
     """
 
-    __slots__ = ("_clocks", "_states")
+    __slots__ = ("_clocks", "_seen", "_states")
 
     def __init__(self) -> None:
         self._states: dict[int, AwarenessEntry] = {}
         self._clocks: dict[int, int] = {}
+        self._seen: dict[int, float] = {}  # monotonic time of each client's last update
 
     def __len__(self) -> int:
         return len(self._states)
@@ -100,12 +101,13 @@ class AwarenessRegistry:
         """Ids of the clients that currently have a state."""
         return frozenset(self._states)
 
-    def apply(self, entries: Iterable[AwarenessEntry]) -> list[AwarenessEntry]:
-        """Record ``entries``; return those that were newer (the ones to relay)."""
+    def apply(self, entries: Iterable[AwarenessEntry], now: float = 0.0) -> list[AwarenessEntry]:
+        """Record ``entries`` (seen at ``now``); return those that were newer, to relay."""
         accepted: list[AwarenessEntry] = []
         for entry in entries:
             if self._is_newer(entry):
                 self._clocks[entry.client_id] = entry.clock
+                self._seen[entry.client_id] = now
                 if entry.removed:
                     self._states.pop(entry.client_id, None)
                 else:
@@ -129,6 +131,10 @@ class AwarenessRegistry:
             self._clocks[client_id] = clock
             removals.append(AwarenessEntry(client_id, clock, NULL_STATE))
         return encode_awareness(removals) if removals else None
+
+    def outdated(self, before: float) -> list[int]:
+        """Clients with a state not renewed since ``before`` (their node may be gone)."""
+        return [cid for cid in self._states if self._seen.get(cid, 0.0) < before]
 
     def snapshot(self) -> bytes | None:
         """One update with every current state, or None when there is none."""

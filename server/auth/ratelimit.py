@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class RateLimiter(Protocol):
@@ -37,3 +37,24 @@ class MemoryRateLimiter:
     def _expire(self, window: int) -> None:
         for key in [k for k, (w, _) in self._hits.items() if w != window]:
             del self._hits[key]
+
+
+class RedisRateLimiter:
+    """The same fixed windows, counted in Redis so every node shares them."""
+
+    def __init__(self, client: Any, prefix: str, limit: int, window_s: int) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._limit = limit
+        self._window = window_s
+
+    async def hit(self, key: str) -> float:
+        window = math.floor(time.time() / self._window)
+        redis_key = f"{self._prefix}:rate:{key}:{window}"
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.incr(redis_key)
+            pipe.expire(redis_key, self._window + 1)
+            count, _ = await pipe.execute()
+        if int(count) > self._limit:
+            return (window + 1) * self._window - time.time()
+        return 0.0

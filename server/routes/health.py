@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,10 +26,24 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except (OSError, TimeoutError, Exception) as exc:  # any failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"
+    if services.settings.redis_url:
+        checks["redis"] = await _redis_check(services.settings.redis_url)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503
     )
+
+
+async def _redis_check(url: str) -> str:
+    client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        async with asyncio.timeout(2):
+            await client.ping()
+        return "ok"
+    except (RedisError, OSError, TimeoutError) as exc:
+        return f"error: {type(exc).__name__}"
+    finally:
+        await client.aclose()
 
 
 async def openapi(request: Request) -> Response:

@@ -123,7 +123,7 @@ async def delete_project(call: Call) -> None:
     await require_role(call.services.db, project_id, call.user_id, "owner")
     await projects.delete_project(call.services.db, project_id)
     if call.services.rooms is not None:
-        call.services.rooms.revoke(project_id, None, None)
+        call.services.rooms.membership_changed(project_id, None, None)
 
 
 @api.op("GET", "/api/projects/{project_id:uuid}/members", tag="members", response=list[MemberOut])
@@ -149,7 +149,7 @@ async def _change_member(call: Call, role: Role | None) -> None:
     except StorageConflict as exc:
         raise Conflict(str(exc)) from None
     if call.services.rooms is not None:
-        call.services.rooms.revoke(project_id, user_id, role)
+        call.services.rooms.membership_changed(project_id, user_id, role)
 
 
 @api.op(

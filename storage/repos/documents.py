@@ -49,13 +49,24 @@ class PostgresUpdateLog:
         )
 
     async def load_after(self, document: str, after_id: int) -> StoredDocument:
-        rows = await self._db.fetch(
-            "SELECT id, update FROM document_updates WHERE document = $1 AND id > $2 ORDER BY id",
-            document,
-            after_id,
+        """What was logged after `after_id`, with the snapshot if compaction passed it."""
+        async with self._db.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            snap = await conn.fetchrow(
+                "SELECT state, last_update_id FROM document_snapshots"
+                " WHERE document = $1 AND last_update_id > $2",
+                document,
+                after_id,
+            )
+            rows = await conn.fetch(
+                "SELECT id, update FROM document_updates WHERE document = $1 AND id > $2"
+                " ORDER BY id",
+                document,
+                after_id if snap is None else snap["last_update_id"],
+            )
+        last = max([after_id] + ([snap["last_update_id"]] if snap else []) + [r["id"] for r in rows])
+        return StoredDocument(
+            None if snap is None else snap["state"], [r["update"] for r in rows], last
         )
-        last = rows[-1]["id"] if rows else after_id
-        return StoredDocument(None, [r["update"] for r in rows], last)
 
     async def log_length(self, document: str) -> int:
         count: int = await self._db.fetchval(
