@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,3 +161,102 @@ async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 
 
 def bearer(account: Account) -> dict[str, str]:
     return {"authorization": f"Bearer {account.access_token}"}
+
+
+def redis_answers(url: str) -> bool:
+    host_port = url.split("://", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """A private redis-server on a free port (for tests that restart it)."""
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_answers(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def shared_redis_url() -> str | None:
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return url if redis_answers(url) else None
+
+
+@contextlib.asynccontextmanager
+async def ua_process(
+    port: int, env: dict[str, str], *args: str, log: Path | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`ua serve` as its own process, ready when /readyz answers 200; killed on exit."""
+    full_env = {
+        **os.environ,
+        "ARGON2_MEMORY_KIB": "1024",
+        "ARGON2_TIME_COST": "1",
+        "JWT_SECRET": "process-secret-" + "x" * 32,
+        "ROOM_IDLE_UNLOAD_S": "2",
+        **env,
+    }
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115, ASYNC230
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        *args,
+        env=full_env,
+        stdout=out,
+        stderr=out,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with asyncio.timeout(60):
+                while True:
+                    if proc.returncode is not None:
+                        raise RuntimeError(f"ua serve exited with {proc.returncode}")
+                    try:
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if log:
+            out.close()  # type: ignore[union-attr]

@@ -20,15 +20,33 @@ from tests.yclient import yclient
 
 
 @asynccontextmanager
-async def ua_serve(dsn: str, data_dir: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
-    env = {**os.environ, "DATABASE_URL": dsn, "DATA_DIR": str(data_dir), "ARGON2_MEMORY_KIB": "1024",
-           "ARGON2_TIME_COST": "1", "JWT_SECRET": "durability-secret-" + "x" * 32}
+async def ua_serve(
+    dsn: str, data_dir: Path, port: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "DATA_DIR": str(data_dir),
+        "ARGON2_MEMORY_KIB": "1024",
+        "ARGON2_TIME_COST": "1",
+        "JWT_SECRET": "durability-secret-" + "x" * 32,
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", "serve", "--port", str(port),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client, asyncio.timeout(60):
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+            asyncio.timeout(60),
+        ):
             while True:
                 try:
                     if (await client.get("/readyz")).status_code == 200:
@@ -49,7 +67,9 @@ async def test_sigkill_keeps_acknowledged_updates(tmp_path: Path) -> None:
         async with ua_serve(dsn, tmp_path, port) as proc:
             async with httpx.AsyncClient(base_url=base) as http:
                 owner = await make_account(http)
-                pid = (await http.post("/api/projects", json={"name": "K"}, headers=bearer(owner))).json()["id"]
+                pid = (
+                    await http.post("/api/projects", json={"name": "K"}, headers=bearer(owner))
+                ).json()["id"]
             name = f"projects/{pid}/phases/1"
             async with hclient(ws) as c:
                 doc = await c.open(name, owner.access_token)
@@ -66,7 +86,9 @@ async def test_sigkill_keeps_acknowledged_updates(tmp_path: Path) -> None:
                 after = await fresh.open(name, owner.access_token)
                 await fresh.wait_until(lambda: len(after.paragraphs()) >= acknowledged)
                 lines = after.paragraphs()
-                assert lines[:acknowledged] == [f"<paragraph>line {i}</paragraph>" for i in range(acknowledged)]
+                assert lines[:acknowledged] == [
+                    f"<paragraph>line {i}</paragraph>" for i in range(acknowledged)
+                ]
             # The old client reconnects with its full state: Yjs sync fills in the rest.
             async with hclient(ws) as again:
                 back = again.docs[name] = HDoc(name)
@@ -80,9 +102,13 @@ async def test_sigkill_keeps_acknowledged_updates(tmp_path: Path) -> None:
                 await check.wait_until(lambda: len(final.paragraphs()) == 40)
 
 
-async def test_big_document_syncs_and_rooms_unload(client: httpx.AsyncClient, server: RunningServer) -> None:
+async def test_big_document_syncs_and_rooms_unload(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
     owner = await make_account(client)
-    pid = (await client.post("/api/projects", json={"name": "Big"}, headers=bearer(owner))).json()["id"]
+    pid = (await client.post("/api/projects", json={"name": "Big"}, headers=bearer(owner))).json()[
+        "id"
+    ]
     name = f"projects/{pid}/phases/10"
     chunk = "x" * (1024 * 1024)
     async with yclient(server.ws_url, name, owner.access_token) as writer:
