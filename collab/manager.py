@@ -24,7 +24,8 @@ from collab.types import DocumentName
 
 log = logging.getLogger(__name__)
 
-CONTROL = "__control__"  # membership changes, for every node
+CONTROL = "__control__"  # messages for every node: {"kind": ..., ...}
+MEMBERSHIP = "membership"
 
 Seeder = Callable[[DocumentName, Room], Awaitable[None]]
 
@@ -65,6 +66,9 @@ class RoomManager:
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._early: dict[str, list[bytes]] = {}  # heard while the room was loading
         self.catch_ups = 0
+        self._control: dict[str, Callable[[dict[str, Any]], None]] = {
+            MEMBERSHIP: self._membership_message
+        }
 
     @property
     def room_count(self) -> int:
@@ -219,20 +223,31 @@ class RoomManager:
     ) -> None:
         """A member's role changed (None: removed; user None: project deleted), on every node."""
         self.revoke(project_id, user_id, role)
-        message = {"project": str(project_id), "user": user_id and str(user_id), "role": role}
-        self._pubsub.publish(CONTROL, json.dumps(message).encode())
+        self.send_control(
+            MEMBERSHIP, {"project": str(project_id), "user": user_id and str(user_id), "role": role}
+        )
+
+    def on_control(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Run `handler` for control messages of `kind` sent by other nodes."""
+        self._control[kind] = handler
+
+    def send_control(self, kind: str, message: dict[str, Any]) -> None:
+        self._pubsub.publish(CONTROL, json.dumps({"kind": kind, **message}).encode())
+
+    def _membership_message(self, message: dict[str, Any]) -> None:
+        user = message["user"]
+        self.revoke(
+            uuid.UUID(message["project"]),
+            None if user is None else uuid.UUID(user),
+            message["role"],
+        )
 
     async def follow_control(self) -> None:
         async with self._pubsub.subscribe(CONTROL) as messages:
             async for payload in messages:
                 try:
                     message = json.loads(payload)
-                    user = message["user"]
-                    self.revoke(
-                        uuid.UUID(message["project"]),
-                        None if user is None else uuid.UUID(user),
-                        message["role"],
-                    )
+                    self._control[message["kind"]](message)
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignoring a malformed control message")
 

@@ -12,7 +12,7 @@ from server.lifespan import lifespan
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import RequestIdMiddleware
 from server.openapi import build_openapi
-from server.routes import auth, health, invitations, phases, projects, workflow
+from server.routes import ai, auth, exports, health, invitations, phases, projects, workflow
 from server.settings import Settings
 from server.ws import routes as ws
 
@@ -21,7 +21,7 @@ VERSION = "0.1.0"
 
 def rest_api() -> Api:
     api = Api()
-    for module in (auth, projects, invitations, phases, workflow):
+    for module in (auth, projects, invitations, phases, workflow, ai, exports):
         api.operations.extend(module.api.operations)
     return api
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
+import signal
 import sys
 
 import uvicorn
@@ -86,6 +88,37 @@ def create_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _work(settings: Settings) -> None:
+    """A headless node: rooms over Redis (to write meta documents) and the task receiver."""
+    from server.metrics import Metrics
+    from server.realtime import open_rooms
+    from server.tasks.runtime import Runtime
+    from server.tasks.setup import open_tasks
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with (
+        open_database(database_config(settings)) as db,
+        open_rooms(settings, db) as rooms,
+        open_tasks(Runtime(settings, db, rooms, Metrics()), worker=True),
+    ):
+        logging.getLogger("ua.worker").info("worker ready")
+        await stop.wait()
+
+
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    if not settings.redis_url:
+        print(
+            "ua worker needs REDIS_URL (without it the server runs tasks itself)", file=sys.stderr
+        )
+        return 2
+    asyncio.run(_work(settings))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="ua", description="Unified Assistant server")
     commands = root.add_subparsers(dest="command", required=True)
@@ -94,6 +127,8 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int)
     serve_cmd.add_argument("--workers", type=int, default=1)
     serve_cmd.set_defaults(run=serve)
+    worker_cmd = commands.add_parser("worker", help="run background tasks (exports) from Redis")
+    worker_cmd.set_defaults(run=worker)
     migrate_cmd = commands.add_parser("migrate", help="apply database migrations")
     migrate_cmd.set_defaults(run=lambda a, s: asyncio.run(_migrate(s)) or 0)
     admin = commands.add_parser("admin", help="administration").add_subparsers(

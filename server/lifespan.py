@@ -10,6 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
+from server.assistant import open_assistant
 from server.auth.passwords import PasswordHasher
 from server.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.auth.tokens import AccessTokens
@@ -17,6 +18,8 @@ from server.metrics import Metrics
 from server.realtime import open_rooms
 from server.services import Services
 from server.settings import Settings
+from server.tasks.runtime import Runtime
+from server.tasks.setup import open_tasks
 from server.workflow.watcher import ContentWatcher, open_watcher
 from storage.db import DatabaseConfig, open_database
 
@@ -82,10 +85,17 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             )
         )
         watcher.rooms = rooms
+        assistant = await stack.enter_async_context(open_assistant(settings, db, rooms, metrics))
+        watcher.after_change = assistant.reindex_quietly
+        services.assistant = assistant
         # Entered after the rooms, so it exits first: pending statuses reach the meta rooms.
         await stack.enter_async_context(open_watcher(watcher))
         metrics.watch_rooms(lambda: rooms.room_count)
         services.rooms = rooms
+        # Entered last, so in-process exports finish before the rooms and the pool close.
+        services.tasks = await stack.enter_async_context(
+            open_tasks(Runtime(settings, db, rooms, metrics))
+        )
         yield services
 
 

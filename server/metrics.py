@@ -33,6 +33,18 @@ class Metrics:
             registry=r,
         )
 
+        self.export_seconds = Histogram(
+            "ua_export_render_seconds", "Time to render an export", ["format"], registry=r
+        )
+
+        self.generations = Counter(
+            "ua_generations_total", "AI generations by outcome", ["status"], registry=r
+        )
+        self.first_token = Histogram(
+            "ua_ai_first_token_seconds", "Time from request to the first AI token", registry=r
+        )
+        self.ai_tokens = Counter("ua_ai_tokens_total", "AI tokens streamed", registry=r)
+
     def watch_rooms(self, count: Callable[[], int]) -> None:
         self.rooms.set_function(count)
 

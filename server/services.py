@@ -16,6 +16,8 @@ from server.settings import Settings
 
 if TYPE_CHECKING:
     from collab.manager import RoomManager
+    from server.assistant import Assistant
+    from server.tasks.runtime import Tasks
 
 
 @dataclass(slots=True)
@@ -28,6 +30,8 @@ class Services:
     login_ip_limiter: RateLimiter
     metrics: Metrics
     rooms: RoomManager | None = None
+    tasks: Tasks | None = None
+    assistant: Assistant | None = None
 
     def verify_access_token(self, token: str) -> Principal:
         try:

@@ -16,7 +16,9 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     env: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
@@ -57,6 +59,26 @@ class Settings(BaseSettings):
     status_max_wait_s: float = Field(default=5.0, gt=0)
     version_on_complete: bool = True
 
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    ai_model: str = "gpt-4o"
+    ai_timeout_s: float = Field(default=60.0, gt=0)
+    ai_max_retries: int = Field(default=3, ge=0)
+    ai_top_k: int = Field(default=6, ge=1, le=50)
+    ai_max_tokens: int = Field(default=4096, ge=1)
+    embedding_provider: Literal["auto", "hashing", "openai", "local"] = "auto"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dimensions: int = Field(default=1536, ge=8, le=4096)
+    rag_chunk_chars: int = Field(default=1200, ge=200)
+    rag_overlap_chars: int = Field(default=200, ge=0)
+
+    export_dir_setting: Path | None = Field(default=None, alias="export_dir")
+    export_ttl_s: int = Field(default=24 * 3600, ge=1)
+    export_sweep_s: float = Field(default=60.0, gt=0)
+    export_heartbeat_s: float = Field(default=2.0, gt=0)
+    tasks_in_process: bool = False  # with REDIS_URL: True runs tasks here instead of `ua worker`
+    task_concurrency: int = Field(default=4, ge=1)
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":
@@ -71,6 +93,15 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"ENV=production requires {', '.join(missing)}")
         return self
+
+    @property
+    def chat_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def export_dir(self) -> Path:
+        """EXPORT_DIR, or DATA_DIR/exports."""
+        return self.export_dir_setting or self.data_dir / "exports"
 
     @cached_property
     def secret(self) -> str:

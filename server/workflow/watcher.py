@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -30,6 +30,8 @@ class ContentWatcher:
         self._due: dict[tuple[uuid.UUID, int], tuple[float, float]] = {}  # first, last change
         self._wake = asyncio.Event()
         self.rooms: RoomManager | None = None
+        # Called after a phase's change is recorded (debounced), e.g. to re-index it.
+        self.after_change: Callable[[uuid.UUID, int], Awaitable[None]] | None = None
 
     def on_change(self, room: Room, origin: Peer | str) -> None:
         name = DocumentName.parse(room.name)
@@ -59,6 +61,8 @@ class ContentWatcher:
         changes = await status.content_changed(self._db, project_id, number)
         if changes and self.rooms is not None:
             await publish_changes(self.rooms, project_id, changes)
+        if changes and self.after_change is not None:
+            await self.after_change(project_id, number)
 
     async def run(self) -> None:
         while True:

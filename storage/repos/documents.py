@@ -63,7 +63,9 @@ class PostgresUpdateLog:
                 document,
                 after_id if snap is None else snap["last_update_id"],
             )
-        last = max([after_id] + ([snap["last_update_id"]] if snap else []) + [r["id"] for r in rows])
+        last = max(
+            [after_id] + ([snap["last_update_id"]] if snap else []) + [r["id"] for r in rows]
+        )
         return StoredDocument(
             None if snap is None else snap["state"], [r["update"] for r in rows], last
         )

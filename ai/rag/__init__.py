@@ -1,0 +1,1 @@
+"""Retrieval over earlier phases: chunking, the pgvector index, retrieval."""
