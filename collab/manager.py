@@ -96,7 +96,7 @@ class RoomManager:
             # Subscribe first, then read the log: nothing published in between is missed.
             follower = self._group.create_task(self._follow(key, subscribed), name=f"follow {key}")
             self._followers[key] = follower
-            await subscribed.wait()
+            await self._subscribed(follower, subscribed)
             room = await self._read(name)
             if self._seeder is not None:
                 await self._seeder(name, room)
@@ -112,6 +112,17 @@ class RoomManager:
             result.set_exception(exc)
         finally:
             del self._loading[key]
+
+    @staticmethod
+    async def _subscribed(follower: asyncio.Task[None], subscribed: asyncio.Event) -> None:
+        """Wait for the subscription; fail if the follower ends (error, cancel) before it."""
+        waiter = asyncio.ensure_future(subscribed.wait())
+        try:
+            await asyncio.wait({waiter, follower}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not subscribed.is_set():
+            raise RuntimeError("the pub/sub subscription ended before it started")
 
     async def _read(self, name: DocumentName) -> Room:
         stored = await self._store.load(str(name))

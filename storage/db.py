@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pgvector.asyncpg import register_vector
 from storage.embedded import start_embedded
 from storage.errors import DatabaseUnavailable
 from storage.migrate import migrate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,4 +65,14 @@ async def open_database(config: DatabaseConfig) -> AsyncIterator[asyncpg.Pool]:
     try:
         yield pool
     finally:
-        await pool.close()
+        await close_pool(pool, config.command_timeout)
+
+
+async def close_pool(pool: asyncpg.Pool, deadline_s: float) -> None:
+    """Close gracefully; past the deadline, terminate what is still checked out."""
+    try:
+        async with asyncio.timeout(deadline_s):
+            await pool.close()
+    except TimeoutError:
+        log.warning("database pool did not close in time; terminating its connections")
+        pool.terminate()

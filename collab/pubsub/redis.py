@@ -59,6 +59,7 @@ class RedisPubSub:
         self._pubsub: aioredis.client.PubSub | None = None
         self._changed = asyncio.Event()
         self._node = self.node_id.encode()
+        self._stopping = False
 
     def channel(self, topic: str) -> str:
         return f"{self._prefix}:{topic}"
@@ -132,7 +133,7 @@ class RedisPubSub:
         """The one subscriber loop of this process: reconnects with backoff, never raises."""
         backoff = 0.1
         first = True
-        while True:
+        while not self._stopping:
             try:
                 self._pubsub = await self._connect()
                 self.connected.set()
@@ -144,18 +145,21 @@ class RedisPubSub:
                 first, backoff = False, 0.1
                 await self._read(self._pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
+                _reraise_cancel()
                 self.connected.clear()
                 log.warning("redis pub/sub lost (%s); retrying in %.1fs", exc, backoff)
             finally:
                 if self._pubsub is not None:
+                    # Bounded: this also runs while the task is being cancelled.
                     with contextlib.suppress(Exception):
-                        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                        async with asyncio.timeout(2):
+                            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
                     self._pubsub = None
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
     async def _read(self, pubsub: aioredis.client.PubSub) -> None:
-        while True:
+        while not self._stopping:
             message = await pubsub.get_message(timeout=1.0)
             if message is None:
                 await pubsub.ping()  # notices a dead connection even when the node is idle
@@ -163,8 +167,12 @@ class RedisPubSub:
             if message["type"] == "message":
                 self._dispatch(message["channel"], message["data"])
 
+    def stop(self) -> None:
+        """Make both loops end even if a cancellation is swallowed inside the client."""
+        self._stopping = True
+
     async def write_loop(self) -> None:
-        while True:
+        while not self._stopping:
             batch = [await self._outbox.get()]
             while not self._outbox.empty() and len(batch) < 512:
                 batch.append(self._outbox.get_nowait())
@@ -175,11 +183,20 @@ class RedisPubSub:
                     await pipe.execute()
                 self.stats.published += len(batch)
             except (RedisError, OSError, TimeoutError) as exc:
+                _reraise_cancel()
                 self.stats.dropped += len(batch)
                 log.warning(
                     "redis publish failed (%s); %d messages left to catch-up", exc, len(batch)
                 )
                 await asyncio.sleep(0.2)
+
+
+def _reraise_cancel() -> None:
+    # A timeout inside the Redis client can turn our cancellation into a TimeoutError
+    # (asyncio.timeout racing a cancel); don't mistake a shutdown for a lost connection.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 @contextlib.asynccontextmanager
@@ -196,6 +213,7 @@ async def open_redis_pubsub(url: str, *, prefix: str = "ua") -> AsyncIterator[Re
                         await pubsub.connected.wait()
                 yield pubsub
             finally:
+                pubsub.stop()
                 reader.cancel()
                 writer.cancel()
     finally:
