@@ -71,6 +71,10 @@ class RoomManager:
         }
 
     @property
+    def pubsub(self) -> PubSub:
+        return self._pubsub
+
+    @property
     def room_count(self) -> int:
         return len(self._rooms)
 

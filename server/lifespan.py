@@ -10,6 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
+from collab.manager import RoomManager
 from server.assistant import open_assistant
 from server.auth.passwords import PasswordHasher
 from server.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -57,6 +58,25 @@ async def login_limiters(settings: Settings) -> AsyncIterator[tuple[RateLimiter,
         await client.aclose()
 
 
+def watch_realtime(metrics: Metrics, rooms: RoomManager) -> None:
+    metrics.watch_rooms(lambda: rooms.room_count)
+    metrics.watch(
+        "ua_catch_ups",
+        "Times the rooms re-read the log after a pub/sub gap",
+        lambda: rooms.catch_ups,
+    )
+    stats = getattr(rooms.pubsub, "stats", None)
+    if stats is not None:  # Redis
+        for field in ("published", "received", "dropped", "reconnects"):
+            metrics.watch(
+                f"ua_pubsub_{field}", f"Redis pub/sub messages {field}", _reader(stats, field)
+            )
+
+
+def _reader(stats: object, field: str) -> Callable[[], float]:
+    return lambda: float(getattr(stats, field))
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
@@ -90,7 +110,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         services.assistant = assistant
         # Entered after the rooms, so it exits first: pending statuses reach the meta rooms.
         await stack.enter_async_context(open_watcher(watcher))
-        metrics.watch_rooms(lambda: rooms.room_count)
+        watch_realtime(metrics, rooms)
         services.rooms = rooms
         # Entered last, so in-process exports finish before the rooms and the pool close.
         services.tasks = await stack.enter_async_context(

@@ -48,6 +48,10 @@ class Metrics:
     def watch_rooms(self, count: Callable[[], int]) -> None:
         self.rooms.set_function(count)
 
+    def watch(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """A gauge read at scrape time from a counter kept elsewhere (pub/sub, catch-ups)."""
+        Gauge(name, doc, registry=self.registry).set_function(read)
+
 
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics

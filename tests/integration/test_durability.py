@@ -123,3 +123,42 @@ async def test_big_document_syncs_and_rooms_unload(
     async with yclient(server.ws_url, name, owner.access_token, open_timeout=30) as late:
         assert len(late.paragraphs()) == 20
         assert sum(len(p) for p in late.paragraphs()) > 20 * 1024 * 1024
+
+
+async def test_compaction_merges_the_log_and_reload_is_identical(
+    database: str, tmp_path: Path
+) -> None:
+    import asyncpg
+
+    from tests.support import run_server, settings_for
+
+    settings = settings_for(database, tmp_path, compaction_threshold=5, room_idle_unload_s=0.2)
+    async with run_server(settings) as srv, srv.client() as http:
+        owner = await make_account(http)
+        pid = (await http.post("/api/projects", json={"name": "C"}, headers=bearer(owner))).json()[
+            "id"
+        ]
+        name = f"projects/{pid}/phases/11"
+        async with yclient(srv.ws_url, name, owner.access_token) as c:
+            for i in range(12):
+                await c.add_paragraph(f"row {i}")
+            before = c.doc.get_state()
+        conn = await asyncpg.connect(database)
+        try:
+            async with asyncio.timeout(20):
+                while (
+                    await conn.fetchval(
+                        "SELECT count(*) FROM document_snapshots WHERE document = $1", name
+                    )
+                    == 0
+                ):
+                    await asyncio.sleep(0.1)
+            left = await conn.fetchval(
+                "SELECT count(*) FROM document_updates WHERE document = $1", name
+            )
+        finally:
+            await conn.close()
+        assert left == 0
+        async with yclient(srv.ws_url, name, owner.access_token) as again:
+            assert again.paragraphs() == [f"<paragraph>row {i}</paragraph>" for i in range(12)]
+            assert again.doc.get_state() == before

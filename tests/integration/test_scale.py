@@ -87,8 +87,8 @@ async def test_three_nodes_converge_and_late_joiner_gets_all(
             await a.wait_until(lambda: len(a.paragraphs()) == 30, timeout=20)
             await c.wait_until(lambda: len(c.paragraphs()) == 30, timeout=20)
             await hb.wait_until(lambda: len(b.paragraphs()) == 30, timeout=20)
-            lists = {'a': a.paragraphs(), 'b': b.paragraphs(), 'c': c.paragraphs()}
-            assert lists['a'] == lists['b'] == lists['c'], lists
+            lists = {"a": a.paragraphs(), "b": b.paragraphs(), "c": c.paragraphs()}
+            assert lists["a"] == lists["b"] == lists["c"], lists
             async with yclient(ws(ports[3]), name, token) as late:
                 assert sorted(late.paragraphs()) == sorted(a.paragraphs())
 
