@@ -15,9 +15,7 @@ from server.exports.model import ExportMember, ExportPhase, ExportProject, Expor
 from storage.repos import phases, projects, versions
 
 
-async def _phase(
-    db: asyncpg.Pool, rooms: RoomManager, phase: phases.Phase
-) -> ExportPhase:
+async def _phase(db: asyncpg.Pool, rooms: RoomManager, phase: phases.Phase) -> ExportPhase:
     room = await rooms.get(DocumentName(phase.project_id, phase.number))
     content = fragment_to_prosemirror(content_fragment(room.doc))
     found = await versions.list_versions(db, phase.project_id, phase.number)
@@ -40,7 +38,9 @@ async def take_snapshot(
     project = await projects.get_project(db, project_id)
     members = await projects.list_members(db, project_id)
     selected = [
-        p for p in await phases.list_phases(db, project_id) if numbers is None or p.number in numbers
+        p
+        for p in await phases.list_phases(db, project_id)
+        if numbers is None or p.number in numbers
     ]
     return ExportProject(
         id=project.id,
