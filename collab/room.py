@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import pycrdt
 from pycrdt import Doc
 
 from collab.errors import DocumentTooLarge, Forbidden, InvalidUpdate, ProtocolError
@@ -50,6 +51,7 @@ class Room:
         self._size = size
         self.idle_since: float | None = None
         self.log_position = 0  # the last log row this replica is known to contain
+        self._pending: list[tuple[bytes, Peer | None, bool]] = []  # updates of this loop turn
         # Called after a local change (a peer's or the server's), never for remote ones:
         # the node where a change happens is the one that reacts to it.
         self.on_change: Callable[[Room, Peer | str], None] | None = None
@@ -97,8 +99,7 @@ class Room:
             return None
         if self.on_change is not None:
             self.on_change(self, peer)
-        self._fan_out(Update(update), peer)
-        self._pubsub.publish(self.name, UPDATE + update)
+        self._queue(update, peer, publish=True)
         return self._journal.submit(self.name, update)
 
     def apply_remote(self, update: bytes) -> None:
@@ -109,7 +110,7 @@ class Room:
             log.warning("ignoring an invalid update from pub/sub for %s", self.name)
             return
         if changed:
-            self._fan_out(Update(update), None)
+            self._queue(update, None, publish=False)
 
     def server_change(
         self, change: Callable[[Doc[Any]], None], origin: str
@@ -122,8 +123,7 @@ class Room:
         if len(update) <= 2:  # an empty update: nothing changed
             return None
         self._size += len(update)
-        self._fan_out(Update(update), None)
-        self._pubsub.publish(self.name, UPDATE + update)
+        self._queue(update, None, publish=True)
         if self.on_change is not None:
             self.on_change(self, origin)
         return self._journal.submit(self.name, update)
@@ -173,6 +173,28 @@ class Room:
         return self.awareness.snapshot()
 
     # -- fan-out -------------------------------------------------------------------------
+
+    def _queue(self, update: bytes, origin: Peer | None, *, publish: bool) -> None:
+        """Send at the end of this loop turn: updates that arrive together go out as one."""
+        self._pending.append((update, origin, publish))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        origins = {origin for _, origin, _ in batch}
+        # One sender: everyone else gets its updates. Several: everyone gets the merge,
+        # its own part included (applying a known update is a no-op in Yjs).
+        origin = next(iter(origins)) if len(origins) == 1 else None
+        updates = [update for update, _, _ in batch]
+        merged = updates[0] if len(updates) == 1 else pycrdt.merge_updates(*updates)
+        self._fan_out(Update(merged), origin)
+        published = [update for update, _, publish in batch if publish]
+        if published:
+            one = published[0] if len(published) == 1 else pycrdt.merge_updates(*published)
+            self._pubsub.publish(self.name, UPDATE + one)
 
     def _fan_out(self, message: Any, origin: Peer | None) -> None:
         frames: dict[Hashable, bytes] = {}
