@@ -45,6 +45,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_config=None,
         ws_max_size=settings.ws_max_message_bytes,
+        # Compressing small CRDT frames costs more CPU than it saves bandwidth.
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_idle_timeout_s,  # a silent client is dropped
         timeout_graceful_shutdown=10,

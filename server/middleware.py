@@ -37,7 +37,8 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # Websocket frames are the hot path: don't wrap every send of a socket.
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             log.info(
                 "%s %s %s",

@@ -110,6 +110,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
         log_config=None,
         ws_max_size=settings.ws_max_message_bytes,
         ws_ping_interval=None,
+        ws_per_message_deflate=False,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -108,7 +108,9 @@ async def _drain(ws: ClientConnection) -> None:
 
 async def _raw(server: RunningServer, doc: str, token: str, frame: bytes) -> tuple[int, str]:
     async with connect(f"{server.ws_url}/yjs/{doc}?token={token}", max_size=None) as ws:
-        await ws.send(frame)
+        # The server may close (1009) while a big frame is still being sent.
+        with contextlib.suppress(ConnectionClosed, ConnectionResetError):
+            await ws.send(frame)
         await _drain(ws)
         return ws.close_code or 1006, ws.close_reason or ""
 
