@@ -30,7 +30,7 @@ from ai.providers import ChatMessage
 from ai.providers.openai import OpenAIChat
 from bench.smoke import account
 from tests.openai_server import OpenAIServer
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 from tests.yclient import YClient, yclient
 
 
@@ -126,13 +126,7 @@ async def run(members: int, n_tokens: int, runs: int) -> None:
             )
             base = f"http://127.0.0.1:{port}"
             try:
-                async with httpx.AsyncClient() as client, asyncio.timeout(120):
-                    while True:
-                        try:
-                            if (await client.get(f"{base}/readyz")).status_code == 200:
-                                break
-                        except httpx.TransportError:
-                            await asyncio.sleep(0.2)
+                await wait_ready(base, proc)
                 token, pid = await account(base)
                 results = await _measure(base, pid, token, members, n_tokens, runs)
             finally:

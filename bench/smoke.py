@@ -24,7 +24,7 @@ from pycrdt import Doc, Map
 from websockets.asyncio.client import ClientConnection, connect
 
 from collab.protocol import ywire
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 
 
 def cpu_seconds(pid: int) -> float:
@@ -50,13 +50,8 @@ async def start_server(port: int, data_dir: str) -> asyncio.subprocess.Process:
         env=env,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    async with httpx.AsyncClient() as client, asyncio.timeout(120):
-        while True:
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
+    await wait_ready(f"http://127.0.0.1:{port}", proc)
+    return proc
 
 
 async def account(base: str) -> tuple[str, str]:

@@ -212,6 +212,22 @@ def shared_redis_url() -> str | None:
     return url if redis_answers(url) else None
 
 
+async def wait_ready(
+    base_url: str, proc: asyncio.subprocess.Process | None = None, path: str = "/readyz"
+) -> None:
+    """Poll until the server answers 200 (or fail when its process exits, or after 60 s)."""
+    async with httpx.AsyncClient(base_url=base_url) as client, asyncio.timeout(60):
+        while True:
+            if proc is not None and proc.returncode is not None:
+                raise RuntimeError(f"ua serve exited with {proc.returncode}")
+            try:
+                if (await client.get(path)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def ua_process(
     port: int, env: dict[str, str], *args: str, log: Path | None = None
@@ -239,17 +255,7 @@ async def ua_process(
         stderr=out,
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            async with asyncio.timeout(60):
-                while True:
-                    if proc.returncode is not None:
-                        raise RuntimeError(f"ua serve exited with {proc.returncode}")
-                    try:
-                        if (await client.get("/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
+        await wait_ready(f"http://127.0.0.1:{port}", proc)
         yield proc
     finally:
         if proc.returncode is None:

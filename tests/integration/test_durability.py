@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from asyncio.subprocess import Process
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
@@ -15,49 +13,12 @@ import httpx
 from collab.protocol import hocuspocus as hp
 from collab.protocol import ywire
 from tests.hclient import HDoc, hclient
-from tests.support import RunningServer, bearer, free_port, fresh_database, make_account
+from tests.support import RunningServer, bearer, free_port, fresh_database, make_account, ua_process
 from tests.yclient import yclient
 
 
-@asynccontextmanager
-async def ua_serve(
-    dsn: str, data_dir: Path, port: int
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "DATA_DIR": str(data_dir),
-        "ARGON2_MEMORY_KIB": "1024",
-        "ARGON2_TIME_COST": "1",
-        "JWT_SECRET": "durability-secret-" + "x" * 32,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        async with (
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
-            asyncio.timeout(60),
-        ):
-            while True:
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
+def ua_serve(dsn: str, data_dir: Path, port: int) -> AbstractAsyncContextManager[Process]:
+    return ua_process(port, {"DATABASE_URL": dsn, "DATA_DIR": str(data_dir)})
 
 
 async def test_sigkill_keeps_acknowledged_updates(tmp_path: Path) -> None:

@@ -11,20 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, fresh_database, make_account
-
-
-async def _wait_healthy(base: str, proc: asyncio.subprocess.Process) -> None:
-    async with httpx.AsyncClient(base_url=base) as client, asyncio.timeout(60):
-        while True:
-            if proc.returncode is not None:
-                raise RuntimeError("ua serve exited")
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
+from tests.support import free_port, fresh_database, make_account, wait_ready
 
 
 async def test_ua_serve_journey(tmp_path: Path) -> None:
@@ -50,7 +37,7 @@ async def test_ua_serve_journey(tmp_path: Path) -> None:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            await _wait_healthy(base, proc)
+            await wait_ready(base, proc, path="/healthz")
             async with httpx.AsyncClient(base_url=base) as client:
                 owner, guest = await make_account(client), await make_account(client)
                 auth = {"authorization": f"Bearer {owner.access_token}"}
