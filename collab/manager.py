@@ -275,7 +275,10 @@ class RoomManager:
                 if role is None:
                     peer.connection.close_soon(Forbidden("no longer a member of this project"))
                 else:
-                    peer.read_only = role == "viewer" or room.read_only
+                    read_only = role == "viewer" or room.read_only
+                    if read_only != peer.read_only and peer.rescope is not None:
+                        peer.rescope(read_only)
+                    peer.read_only = read_only
 
 
 @contextlib.asynccontextmanager

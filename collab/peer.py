@@ -125,7 +125,7 @@ class Peer:
     encode: Callable[[Any], bytes]
     user_id: uuid.UUID | None
     read_only: bool
-    on_saved: Callable[[bool], None] | None = None  # acknowledge a write once it is durable
+    rescope: Callable[[bool], None] | None = None  # tell the client its new read-only state
     client_ids: set[int] = field(default_factory=set)
 
     def offer(self, frame: bytes) -> None:

@@ -75,6 +75,9 @@ class Session:
             access.principal.user_id,
             access.read_only,
         )
+        peer.rescope = lambda read_only: self.send(
+            frame.reply(hp.Authenticated(hp.SCOPE_READ_ONLY if read_only else hp.SCOPE_READ_WRITE))
+        )
         self.joined[frame.address] = (room, peer)
         room.join(peer)
 

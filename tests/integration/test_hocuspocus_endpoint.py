@@ -103,3 +103,29 @@ async def test_too_many_documents(database: str, tmp_path: Path) -> None:
             await c.send(f"projects/{pid}/phases/3", hp.AuthToken(owner.access_token))
             await c.wait_until(lambda: c.close_code is not None)
             assert c.close_code == 4429
+
+
+async def test_demotion_to_viewer_rescopes_open_documents(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    owner, pid = await _project(client)
+    editor = await make_account(client)
+    r = await client.post(
+        f"/api/projects/{pid}/invitations",
+        json={"email": editor.email, "role": "editor"},
+        headers=bearer(owner),
+    )
+    await client.post(f"/api/invitations/{r.json()['token']}/accept", headers=bearer(editor))
+    name = f"projects/{pid}/phases/12"
+    async with hclient(server.ws_url) as c:
+        doc = await c.open(name, editor.access_token)
+        assert doc.scope == "read-write"
+        r = await client.patch(
+            f"/api/projects/{pid}/members/{editor.id}",
+            json={"role": "viewer"},
+            headers=bearer(owner),
+        )
+        assert r.status_code == 204
+        await c.wait_until(lambda: doc.scope == "readonly")
+        await c.add_paragraph(name, "after demotion")
+        await c.wait_until(lambda: doc.unsaved == 1)
