@@ -26,6 +26,7 @@ from collab.pubsub import PubSub
 log = logging.getLogger(__name__)
 
 UPDATE, AWARENESS = b"u", b"a"  # first byte of what a room publishes
+EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
 
 
 class Room:
@@ -90,54 +91,59 @@ class Room:
             raise ProtocolError("invalid state vector") from exc
 
     def apply_from_peer(self, peer: Peer, update: bytes) -> asyncio.Future[None] | None:
-        """Validate and apply a peer's update; return the future of its commit (None if empty)."""
+        """Validate and apply a peer's update; return the future of its commit (None if empty).
+
+        Every update that applies is stored and relayed, even one that leaves the state
+        vector as it was: a deletion does, and so does an update whose dependencies have not
+        arrived yet (Yjs keeps it pending until they do).
+        """
         if peer.read_only or self.read_only:
             raise Forbidden("read-only")
         if self._size + len(update) > self._max_bytes:
             raise DocumentTooLarge(f"document would exceed {self._max_bytes} bytes")
-        if not self._apply(update):
+        if update == EMPTY_UPDATE:
             return None
+        self._apply(update)
         if self.on_change is not None:
             self.on_change(self, peer)
         self._queue(update, peer, publish=True)
         return self._journal.submit(self.name, update)
 
     def apply_remote(self, update: bytes) -> None:
-        """An update another node accepted (and journaled); idempotent."""
+        """An update another node accepted (and journaled); idempotent, so always relayed."""
         try:
-            changed = self._apply(update)
+            self._apply(update)
         except InvalidUpdate:
             log.warning("ignoring an invalid update from pub/sub for %s", self.name)
             return
-        if changed:
-            self._queue(update, None, publish=False)
+        self._queue(update, None, publish=False)
 
     def server_change(
         self, change: Callable[[Doc[Any]], None], origin: str
     ) -> asyncio.Future[None] | None:
         """Make a change as the server: a CRDT operation on the live replica, like any edit."""
-        before = self.doc.get_state()
-        with self.doc.transaction(origin=origin):
-            change(self.doc)
-        update = self.doc.get_update(before)
-        if len(update) <= 2:  # an empty update: nothing changed
+        updates: list[bytes] = []
+        subscription = self.doc.observe(lambda event: updates.append(event.update))
+        try:
+            with self.doc.transaction(origin=origin):
+                change(self.doc)
+        finally:
+            self.doc.unobserve(subscription)
+        if not updates:  # the change changed nothing
             return None
+        update = updates[0] if len(updates) == 1 else pycrdt.merge_updates(*updates)
         self._size += len(update)
         self._queue(update, None, publish=True)
         if self.on_change is not None:
             self.on_change(self, origin)
         return self._journal.submit(self.name, update)
 
-    def _apply(self, update: bytes) -> bool:
-        before = self.doc.get_state()
+    def _apply(self, update: bytes) -> None:
         try:
             self.doc.apply_update(update)
         except ValueError as exc:  # pycrdt cannot decode it
             raise InvalidUpdate(str(exc)) from None
-        changed = self.doc.get_state() != before
-        if changed:
-            self._size += len(update)
-        return changed
+        self._size += len(update)
 
     # -- awareness -----------------------------------------------------------------------
 

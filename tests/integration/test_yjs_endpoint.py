@@ -171,3 +171,27 @@ async def test_rooms_unload_when_everyone_leaves(
             await asyncio.sleep(0.1)
     async with yclient(server.ws_url, f"projects/{pid}/phases/5", owner.access_token) as c:
         assert c.paragraphs() == ["<paragraph>phase 5</paragraph>"]
+
+
+async def test_a_pure_deletion_is_relayed_and_stored(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    owner, pid = await _project(client)
+    doc = f"projects/{pid}/phases/13"
+    async with yclient(server.ws_url, doc, owner.access_token) as a:
+        async with yclient(server.ws_url, doc, owner.access_token) as b:
+            await a.add_paragraph("to be deleted")
+            await a.add_paragraph("to keep")
+            await b.wait_until(lambda: len(b.paragraphs()) == 2)
+            before = a.doc.get_state()
+            del a.content.children[0]
+            update = a.doc.get_update(before)
+            assert a.doc.get_state() == before  # a deletion leaves the state vector as it was
+            await a.send(ywire.Update(update))
+            await b.wait_until(lambda: b.paragraphs() == ["<paragraph>to keep</paragraph>"])
+    rooms = server.app.state.services.rooms
+    async with asyncio.timeout(15):
+        while rooms.loaded(doc) is not None:
+            await asyncio.sleep(0.1)
+    async with yclient(server.ws_url, doc, owner.access_token) as late:
+        assert late.paragraphs() == ["<paragraph>to keep</paragraph>"]
