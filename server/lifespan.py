@@ -100,9 +100,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             db, debounce_s=settings.status_debounce_s, max_wait_s=settings.status_max_wait_s
         )
         rooms = await stack.enter_async_context(
-            open_rooms(
-                settings, db, on_commit=metrics.persistence_lag.observe, seeder=watcher.on_load
-            )
+            open_rooms(settings, db, on_commit=metrics.committed, seeder=watcher.on_load)
         )
         watcher.rooms = rooms
         assistant = await stack.enter_async_context(open_assistant(settings, db, rooms, metrics))

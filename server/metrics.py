@@ -21,7 +21,7 @@ class Metrics:
         )
         self.rooms = Gauge("ua_rooms_loaded", "Rooms loaded on this node", registry=r)
         self.updates = Counter(
-            "ua_updates_total", "Document updates accepted from clients", registry=r
+            "ua_updates_total", "Document updates accepted and committed", registry=r
         )
         self.closes = Counter(
             "ua_ws_closes_total", "Connections closed by the server", ["code"], registry=r
@@ -44,6 +44,11 @@ class Metrics:
             "ua_ai_first_token_seconds", "Time from request to the first AI token", registry=r
         )
         self.ai_tokens = Counter("ua_ai_tokens_total", "AI tokens streamed", registry=r)
+
+    def committed(self, lag_s: float) -> None:
+        """One accepted update reached Postgres, `lag_s` after it was received."""
+        self.updates.inc()
+        self.persistence_lag.observe(lag_s)
 
     def watch_rooms(self, count: Callable[[], int]) -> None:
         self.rooms.set_function(count)

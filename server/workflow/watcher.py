@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -22,6 +23,11 @@ from storage.repos import phases
 log = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(name: str) -> DocumentName:
+    return DocumentName.parse(name)
+
+
 class ContentWatcher:
     def __init__(self, db: asyncpg.Pool, *, debounce_s: float, max_wait_s: float) -> None:
         self._db = db
@@ -34,7 +40,8 @@ class ContentWatcher:
         self.after_change: Callable[[uuid.UUID, int], Awaitable[None]] | None = None
 
     def on_change(self, room: Room, origin: Peer | str) -> None:
-        name = DocumentName.parse(room.name)
+        # Called for every edit: keep it to a cached parse and two dict operations.
+        name = _parse(room.name)
         if name.phase is None:
             return
         now = time.monotonic()

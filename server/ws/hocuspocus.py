@@ -156,6 +156,6 @@ async def hocuspocus_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     session = Session(ws, services, new_connection(ws, services.settings))
     try:
-        await serve_connection(session.conn, session.read)
+        await serve_connection(session.conn, session.read, services.metrics, "hocuspocus")
     finally:
         session.leave_all()

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from collab.errors import CollabError, ProtocolError
 from collab.peer import Connection
+from server.metrics import Metrics
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,10 @@ async def receive_frames(ws: WebSocket, conn: Connection) -> AsyncIterator[bytes
 
 
 async def serve_connection(
-    conn: Connection, reader: Callable[[], Coroutine[Any, Any, None]]
+    conn: Connection,
+    reader: Callable[[], Coroutine[Any, Any, None]],
+    metrics: Metrics,
+    protocol: str,
 ) -> None:
     """Run the reader beside the writer; whichever ends first ends the other."""
 
@@ -50,10 +54,20 @@ async def serve_connection(
             conn.finish()
         except CollabError as exc:
             log.info("closing connection %s: %s", conn.id, exc.detail)
+            metrics.closes.labels(str(exc.close_code)).inc()
             conn.close_soon(exc)
         except (WebSocketDisconnect, OSError, RuntimeError):
             conn.finish()
 
+    gauge = metrics.connections.labels(protocol)
+    gauge.inc()
+    try:
+        await _run(conn, read)
+    finally:
+        gauge.dec()
+
+
+async def _run(conn: Connection, read: Callable[[], Coroutine[Any, Any, None]]) -> None:
     async with asyncio.TaskGroup() as group:
         reading = group.create_task(read(), name=f"read {conn.id}")
         await conn.write_loop()

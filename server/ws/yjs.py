@@ -59,7 +59,9 @@ async def yjs_endpoint(ws: WebSocket) -> None:
     room.join(peer)
     try:
         max_size = settings.ws_max_message_bytes
-        await serve_connection(conn, lambda: _read(ws, conn, room, peer, max_size))
+        await serve_connection(
+            conn, lambda: _read(ws, conn, room, peer, max_size), services.metrics, "yjs"
+        )
     finally:
         room.leave(peer, time.monotonic())
 

@@ -195,3 +195,29 @@ async def test_a_pure_deletion_is_relayed_and_stored(
             await asyncio.sleep(0.1)
     async with yclient(server.ws_url, doc, owner.access_token) as late:
         assert late.paragraphs() == ["<paragraph>to keep</paragraph>"]
+
+
+async def test_metrics_count_connections_updates_and_closes(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    owner, pid = await _project(client)
+    doc = f"projects/{pid}/phases/14"
+    async with yclient(server.ws_url, doc, owner.access_token) as a:
+        await a.add_paragraph("counted")
+        text = (await client.get("/metrics")).text
+        assert 'ua_ws_connections{protocol="yjs"}' in text
+        await _raw(server, doc, owner.access_token, b"\x00\x07\xff")
+
+    def value(text: str, name: str) -> float:
+        line = next(line for line in text.splitlines() if line.startswith(name))
+        return float(line.rsplit(" ", 1)[1])
+
+    async with asyncio.timeout(10):
+        while True:
+            text = (await client.get("/metrics")).text
+            if value(text, "ua_updates_total") >= 1:
+                break
+            await asyncio.sleep(0.05)
+    assert value(text, 'ua_ws_closes_total{code="1002"}') >= 1
+    assert value(text, "ua_persistence_lag_seconds_count") >= 1
+    assert "ua_rooms_loaded" in text
