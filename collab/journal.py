@@ -33,19 +33,16 @@ class Journal:
         self._on_commit = on_commit
         self._retry_s = retry_s
         self._queue: asyncio.Queue[_Entry] = asyncio.Queue()
-        self._pending: dict[str, int] = {}
+        self._unsettled = 0  # submitted, not yet committed
         self._idle = asyncio.Event()
         self._idle.set()
 
     def submit(self, document: str, update: bytes) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((document, update, time.perf_counter(), future))
-        self._pending[document] = self._pending.get(document, 0) + 1
+        self._unsettled += 1
         self._idle.clear()
         return future
-
-    def pending(self, document: str) -> int:
-        return self._pending.get(document, 0)
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is committed."""
@@ -62,17 +59,13 @@ class Journal:
 
     def _settle(self, batch: list[_Entry]) -> None:
         now = time.perf_counter()
-        for document, _, received, future in batch:
-            left = self._pending[document] - 1
-            if left:
-                self._pending[document] = left
-            else:
-                del self._pending[document]
+        self._unsettled -= len(batch)
+        for _, _, received, future in batch:
             if not future.done():
                 future.set_result(None)
             if self._on_commit is not None:
                 self._on_commit(now - received)
-        if not self._pending:
+        if not self._unsettled:
             self._idle.set()
 
     async def run(self) -> None:

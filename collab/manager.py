@@ -224,9 +224,6 @@ class RoomManager:
         except Exception:
             log.exception("compaction of %s failed; the log is intact", key)
 
-    async def compact(self, key: str) -> int:
-        return await self._store.compact(key, merge)
-
     # -- control -------------------------------------------------------------------------
 
     def rooms_of(self, project_id: uuid.UUID) -> list[Room]:

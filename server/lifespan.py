@@ -59,7 +59,7 @@ async def login_limiters(settings: Settings) -> AsyncIterator[tuple[RateLimiter,
 
 
 def watch_realtime(metrics: Metrics, rooms: RoomManager) -> None:
-    metrics.watch_rooms(lambda: rooms.room_count)
+    metrics.watch("ua_rooms_loaded", "Rooms loaded on this node", lambda: rooms.room_count)
     metrics.watch(
         "ua_catch_ups",
         "Times the rooms re-read the log after a pub/sub gap",

@@ -19,7 +19,6 @@ class Metrics:
         self.connections = Gauge(
             "ua_ws_connections", "Open websocket connections", ["protocol"], registry=r
         )
-        self.rooms = Gauge("ua_rooms_loaded", "Rooms loaded on this node", registry=r)
         self.updates = Counter(
             "ua_updates_total", "Document updates accepted and committed", registry=r
         )
@@ -49,9 +48,6 @@ class Metrics:
         """One accepted update reached Postgres, `lag_s` after it was received."""
         self.updates.inc()
         self.persistence_lag.observe(lag_s)
-
-    def watch_rooms(self, count: Callable[[], int]) -> None:
-        self.rooms.set_function(count)
 
     def watch(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """A gauge read at scrape time from a counter kept elsewhere (pub/sub, catch-ups)."""

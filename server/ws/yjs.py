@@ -8,7 +8,7 @@ import time
 
 from starlette.websockets import WebSocket
 
-from collab.errors import CollabError, Forbidden, ProtocolError
+from collab.errors import CollabError
 from collab.peer import Connection, Peer
 from collab.protocol import ywire
 from collab.room import Room
@@ -64,6 +64,3 @@ async def yjs_endpoint(ws: WebSocket) -> None:
         )
     finally:
         room.leave(peer, time.monotonic())
-
-
-__all__ = ["Forbidden", "ProtocolError", "yjs_endpoint"]

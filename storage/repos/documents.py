@@ -31,22 +31,8 @@ class PostgresUpdateLog:
         )
 
     async def load(self, document: str) -> StoredDocument:
-        async with self._db.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            snap = await conn.fetchrow(
-                "SELECT state, last_update_id FROM document_snapshots WHERE document = $1",
-                document,
-            )
-            after = 0 if snap is None else snap["last_update_id"]
-            rows = await conn.fetch(
-                "SELECT id, update FROM document_updates WHERE document = $1 AND id > $2 "
-                "ORDER BY id",
-                document,
-                after,
-            )
-        last = rows[-1]["id"] if rows else after
-        return StoredDocument(
-            None if snap is None else snap["state"], [r["update"] for r in rows], last
-        )
+        # Log ids start at 1, so "after 0" is the snapshot (if any) and every later row.
+        return await self.load_after(document, 0)
 
     async def load_after(self, document: str, after_id: int) -> StoredDocument:
         """What was logged after `after_id`, with the snapshot if compaction passed it."""
