@@ -14,10 +14,10 @@ from ai.generations import Generations, open_generations
 from ai.providers import ChatProvider, EmbeddingProvider
 from ai.rag.index import RagIndex
 from ai.streaming import Outcome
-from collab.content import fragment_to_prosemirror, prosemirror_to_text
+from collab.content import prosemirror_to_text
 from collab.manager import RoomManager
 from collab.types import DocumentName
-from server.documents import content_fragment
+from server.documents import content_json
 from server.metrics import Metrics
 from server.settings import Settings
 
@@ -64,7 +64,7 @@ def embedding_provider(settings: Settings) -> EmbeddingProvider:
 
 
 def phase_blocks(room_doc: object) -> list[str]:
-    text = prosemirror_to_text(fragment_to_prosemirror(content_fragment(room_doc)))
+    text = prosemirror_to_text(content_json(room_doc))
     return [block.strip() for block in text.split("\n\n") if block.strip()]
 
 

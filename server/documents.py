@@ -23,9 +23,14 @@ def content_fragment(doc: Any) -> XmlFragment:
     return fragment
 
 
+def content_json(doc: Any) -> dict[str, Any]:
+    """A phase document's content as ProseMirror JSON: the start of every conversion."""
+    return fragment_to_prosemirror(content_fragment(doc))
+
+
 async def phase_content(rooms: RoomManager, project_id: uuid.UUID, number: int) -> dict[str, Any]:
     room = await rooms.get(DocumentName(project_id, number))
-    doc = fragment_to_prosemirror(content_fragment(room.doc))
+    doc = content_json(room.doc)
     return {
         "markdown": prosemirror_to_markdown(doc),
         "html": prosemirror_to_html(doc),

@@ -7,17 +7,17 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from collab.content import fragment_to_prosemirror, prosemirror_to_markdown
+from collab.content import prosemirror_to_markdown
 from collab.manager import RoomManager
 from collab.types import DocumentName
-from server.documents import content_fragment
+from server.documents import content_json
 from server.exports.model import ExportMember, ExportPhase, ExportProject, ExportVersion
 from storage.repos import phases, projects, versions
 
 
 async def _phase(db: asyncpg.Pool, rooms: RoomManager, phase: phases.Phase) -> ExportPhase:
     room = await rooms.get(DocumentName(phase.project_id, phase.number))
-    content = fragment_to_prosemirror(content_fragment(room.doc))
+    content = content_json(room.doc)
     found = await versions.list_versions(db, phase.project_id, phase.number)
     return ExportPhase(
         number=phase.number,

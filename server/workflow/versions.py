@@ -9,13 +9,12 @@ from typing import Any
 import asyncpg
 
 from collab.content import (
-    fragment_to_prosemirror,
     prosemirror_to_markdown,
     write_prosemirror,
 )
 from collab.manager import RoomManager
 from collab.types import DocumentName, Origin
-from server.documents import content_fragment
+from server.documents import content_fragment, content_json
 from storage.repos import versions as repo
 
 
@@ -30,7 +29,7 @@ async def save_version(
     user_id: uuid.UUID | None,
 ) -> repo.Version:
     room = await rooms.get(DocumentName(project_id, number))
-    doc = fragment_to_prosemirror(content_fragment(room.doc))
+    doc = content_json(room.doc)
     return await repo.create_version(
         db,
         project_id=project_id,
