@@ -45,6 +45,7 @@ class Session:
     services: Services
     conn: Connection
     joined: dict[str, tuple[Room, Peer]] = field(default_factory=dict)
+    acks: dict[tuple[str, bool], bytes] = field(default_factory=dict)
 
     @property
     def rooms(self) -> RoomManager:
@@ -91,7 +92,12 @@ class Session:
             self.leave(address)
 
     def _acknowledge(self, frame: hp.HFrame, saved: bool) -> None:
-        self.send(frame.reply(hp.SyncStatus(saved)))
+        # One per update: encode each (address, saved) once per socket.
+        key = (frame.address, saved)
+        ack = self.acks.get(key)
+        if ack is None:
+            ack = self.acks[key] = hp.encode(frame.reply(hp.SyncStatus(saved)))
+        self.conn.offer(ack)
 
     def _apply(self, frame: hp.HFrame, room: Room, peer: Peer, update: bytes) -> None:
         if peer.read_only:
