@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from typing import Any
@@ -28,9 +27,9 @@ from pycrdt import Map, Text
 
 from ai.providers import ChatMessage
 from ai.providers.openai import OpenAIChat
-from bench.smoke import account
+from bench.smoke import account, start_server
 from tests.openai_server import OpenAIServer
-from tests.support import free_port, wait_ready
+from tests.support import free_port
 from tests.yclient import YClient, yclient
 
 
@@ -104,29 +103,16 @@ async def run(members: int, n_tokens: int, runs: int) -> None:
         direct = [await direct_ttft(model) for _ in range(runs)]
         port = free_port()
         with tempfile.TemporaryDirectory() as data_dir:
-            env = {
-                **os.environ,
-                "DATA_DIR": os.environ.get("DATA_DIR", data_dir),
-                "ARGON2_MEMORY_KIB": "1024",
-                "LOG_LEVEL": "WARNING",
-                "OPENAI_BASE_URL": model.base_url,
-                "OPENAI_API_KEY": "bench",
-                "AI_MODEL": "bench-model",
-                "EMBEDDING_PROVIDER": "hashing",
-            }
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "server.cli",
-                "serve",
-                "--port",
-                str(port),
-                env=env,
-                stderr=asyncio.subprocess.DEVNULL,
+            proc = await start_server(
+                port,
+                os.environ.get("DATA_DIR", data_dir),
+                OPENAI_BASE_URL=model.base_url,
+                OPENAI_API_KEY="bench",
+                AI_MODEL="bench-model",
+                EMBEDDING_PROVIDER="hashing",
             )
             base = f"http://127.0.0.1:{port}"
             try:
-                await wait_ready(base, proc)
                 token, pid = await account(base)
                 results = await _measure(base, pid, token, members, n_tokens, runs)
             finally:

@@ -32,13 +32,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def start_server(port: int, data_dir: str) -> asyncio.subprocess.Process:
+async def start_server(port: int, data_dir: str, **extra: str) -> asyncio.subprocess.Process:
+    """`ua serve` for a benchmark: quiet, cheap password hashing, no flood limit."""
     env = {
         **os.environ,
         "DATA_DIR": data_dir,
         "ARGON2_MEMORY_KIB": "1024",
         "LOG_LEVEL": "WARNING",
         "WS_RATE_LIMIT_PER_S": "100000",
+        **extra,
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

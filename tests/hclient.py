@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from collab.protocol import hocuspocus as hp
 from collab.protocol import ywire
+from tests.support import wait_changed
 
 
 @dataclass
@@ -92,10 +93,7 @@ class HClient:
             self.changed.set()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
+        await wait_changed(self.changed, predicate, timeout)
 
 
 @contextlib.asynccontextmanager

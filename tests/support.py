@@ -160,6 +160,24 @@ async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 
             await asyncio.sleep(0.05)
 
 
+async def wait_changed(
+    changed: asyncio.Event, predicate: Callable[[], bool], timeout: float
+) -> None:
+    """Re-check `predicate` each time `changed` fires, until it holds or `timeout` passes."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            changed.clear()
+            await changed.wait()
+
+
+async def wait_unloaded(server: RunningServer, *names: str, timeout: float = 15) -> None:
+    """Wait until the server has unloaded these rooms (no connection for a while)."""
+    rooms = server.app.state.services.rooms
+    async with asyncio.timeout(timeout):
+        while any(rooms.loaded(name) is not None for name in names):
+            await asyncio.sleep(0.1)
+
+
 def bearer(account: Account) -> dict[str, str]:
     return {"authorization": f"Bearer {account.access_token}"}
 

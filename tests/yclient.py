@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.protocol import ywire
+from tests.support import wait_changed
 
 
 @dataclass
@@ -72,10 +73,7 @@ class YClient:
             self.changed.set()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
+        await wait_changed(self.changed, predicate, timeout)
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,15 @@ import httpx
 from collab.protocol import hocuspocus as hp
 from collab.protocol import ywire
 from tests.hclient import HDoc, hclient
-from tests.support import RunningServer, bearer, free_port, fresh_database, make_account, ua_process
+from tests.support import (
+    RunningServer,
+    bearer,
+    free_port,
+    fresh_database,
+    make_account,
+    ua_process,
+    wait_unloaded,
+)
 from tests.yclient import yclient
 
 
@@ -77,10 +85,7 @@ async def test_big_document_syncs_and_rooms_unload(
             await writer.add_paragraph(f"{i}:{chunk}")
         async with yclient(server.ws_url, name, owner.access_token) as probe:
             await probe.wait_until(lambda: len(probe.paragraphs()) == 20, timeout=60)
-    rooms = server.app.state.services.rooms
-    async with asyncio.timeout(20):
-        while rooms.loaded(name) is not None:
-            await asyncio.sleep(0.1)
+    await wait_unloaded(server, name, timeout=20)
     async with yclient(server.ws_url, name, owner.access_token, open_timeout=30) as late:
         assert len(late.paragraphs()) == 20
         assert sum(len(p) for p in late.paragraphs()) > 20 * 1024 * 1024

@@ -11,7 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.protocol import ywire
-from tests.support import Account, RunningServer, bearer, make_account
+from tests.support import Account, RunningServer, bearer, make_account, wait_unloaded
 from tests.yclient import yclient
 
 
@@ -162,14 +162,13 @@ async def test_rooms_unload_when_everyone_leaves(
 ) -> None:
     owner, pid = await _project(client)
     rooms = server.app.state.services.rooms
-    for n in (5, 6):
-        async with yclient(server.ws_url, f"projects/{pid}/phases/{n}", owner.access_token) as c:
+    names = [f"projects/{pid}/phases/{n}" for n in (5, 6)]
+    for n, name in zip((5, 6), names, strict=True):
+        async with yclient(server.ws_url, name, owner.access_token) as c:
             await c.add_paragraph(f"phase {n}")
-    assert rooms.loaded(f"projects/{pid}/phases/5") is not None or rooms.room_count >= 0
-    async with asyncio.timeout(15):
-        while rooms.loaded(f"projects/{pid}/phases/5") or rooms.loaded(f"projects/{pid}/phases/6"):
-            await asyncio.sleep(0.1)
-    async with yclient(server.ws_url, f"projects/{pid}/phases/5", owner.access_token) as c:
+            assert rooms.loaded(name) is not None
+    await wait_unloaded(server, *names)
+    async with yclient(server.ws_url, names[0], owner.access_token) as c:
         assert c.paragraphs() == ["<paragraph>phase 5</paragraph>"]
 
 
@@ -189,10 +188,7 @@ async def test_a_pure_deletion_is_relayed_and_stored(
             assert a.doc.get_state() == before  # a deletion leaves the state vector as it was
             await a.send(ywire.Update(update))
             await b.wait_until(lambda: b.paragraphs() == ["<paragraph>to keep</paragraph>"])
-    rooms = server.app.state.services.rooms
-    async with asyncio.timeout(15):
-        while rooms.loaded(doc) is not None:
-            await asyncio.sleep(0.1)
+    await wait_unloaded(server, doc)
     async with yclient(server.ws_url, doc, owner.access_token) as late:
         assert late.paragraphs() == ["<paragraph>to keep</paragraph>"]
 
