@@ -178,6 +178,21 @@ async def wait_unloaded(server: RunningServer, *names: str, timeout: float = 15)
             await asyncio.sleep(0.1)
 
 
+async def add_member(
+    client: httpx.AsyncClient, owner: Account, project_id: str, role: str
+) -> Account:
+    """A new account that joined the project with `role` through an invitation."""
+    member = await make_account(client)
+    r = await client.post(
+        f"/api/projects/{project_id}/invitations",
+        json={"email": member.email, "role": role},
+        headers=bearer(owner),
+    )
+    r = await client.post(f"/api/invitations/{r.json()['token']}/accept", headers=bearer(member))
+    assert r.status_code == 200, r.text
+    return member
+
+
 def bearer(account: Account) -> dict[str, str]:
     return {"authorization": f"Bearer {account.access_token}"}
 

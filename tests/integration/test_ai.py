@@ -20,6 +20,7 @@ from tests.openai_server import OpenAIServer
 from tests.support import (
     Account,
     RunningServer,
+    add_member,
     bearer,
     eventually,
     make_account,
@@ -326,13 +327,7 @@ async def test_accept_turns_markdown_into_nodes(ai: RunningServer, model: OpenAI
 async def test_viewer_cannot_generate_and_bad_input(ai: RunningServer) -> None:
     async with ai.client() as client:
         owner, pid = await _project(client)
-        viewer = await make_account(client)
-        inv = await client.post(
-            f"/api/projects/{pid}/invitations",
-            json={"email": viewer.email, "role": "viewer"},
-            headers=bearer(owner),
-        )
-        await client.post(f"/api/invitations/{inv.json()['token']}/accept", headers=bearer(viewer))
+        viewer = await add_member(client, owner, pid, "viewer")
         r = await client.post(
             f"/api/projects/{pid}/phases/1/generate", json={}, headers=bearer(viewer)
         )

@@ -9,7 +9,15 @@ import httpx
 
 from collab.protocol import hocuspocus as hp
 from tests.hclient import hclient
-from tests.support import Account, RunningServer, bearer, make_account, run_server, settings_for
+from tests.support import (
+    Account,
+    RunningServer,
+    add_member,
+    bearer,
+    make_account,
+    run_server,
+    settings_for,
+)
 
 
 async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
@@ -20,13 +28,7 @@ async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
 
 async def test_auth_scopes_and_denials(client: httpx.AsyncClient, server: RunningServer) -> None:
     owner, pid = await _project(client)
-    viewer = await make_account(client)
-    r = await client.post(
-        f"/api/projects/{pid}/invitations",
-        json={"email": viewer.email, "role": "viewer"},
-        headers=bearer(owner),
-    )
-    await client.post(f"/api/invitations/{r.json()['token']}/accept", headers=bearer(viewer))
+    viewer = await add_member(client, owner, pid, "viewer")
     stranger = await make_account(client)
     async with hclient(server.ws_url) as c:
         assert (await c.open(f"projects/{pid}/phases/1", owner.access_token)).scope == "read-write"
@@ -109,13 +111,7 @@ async def test_demotion_to_viewer_rescopes_open_documents(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
     owner, pid = await _project(client)
-    editor = await make_account(client)
-    r = await client.post(
-        f"/api/projects/{pid}/invitations",
-        json={"email": editor.email, "role": "editor"},
-        headers=bearer(owner),
-    )
-    await client.post(f"/api/invitations/{r.json()['token']}/accept", headers=bearer(editor))
+    editor = await add_member(client, owner, pid, "editor")
     name = f"projects/{pid}/phases/12"
     async with hclient(server.ws_url) as c:
         doc = await c.open(name, editor.access_token)

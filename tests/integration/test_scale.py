@@ -16,6 +16,7 @@ from collab.protocol import ywire
 from tests.hclient import hclient
 from tests.support import (
     Account,
+    add_member,
     bearer,
     free_port,
     fresh_database,
@@ -151,13 +152,7 @@ async def test_removed_member_loses_sockets_on_every_node(redis_url: str, tmp_pa
     async with fresh_database() as dsn, cluster(dsn, redis_url, tmp_path, 3) as (ports, _):
         owner, pid = await _project(ports[0])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}") as http:
-            member = await make_account(http)
-            r = await http.post(
-                f"/api/projects/{pid}/invitations",
-                json={"email": member.email, "role": "editor"},
-                headers=bearer(owner),
-            )
-            await http.post(f"/api/invitations/{r.json()['token']}/accept", headers=bearer(member))
+            member = await add_member(http, owner, pid, "editor")
             name = f"projects/{pid}/phases/4"
             async with (
                 yclient(ws(ports[1]), name, member.access_token) as m1,

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from pycrdt import Map
 
-from tests.support import Account, RunningServer, bearer, eventually, make_account
+from tests.support import Account, RunningServer, add_member, bearer, eventually, make_account
 from tests.yclient import yclient
 
 
@@ -95,14 +95,7 @@ async def test_versions_and_live_restore(client: httpx.AsyncClient, server: Runn
 
 async def test_version_permissions_and_bad_input(client: httpx.AsyncClient) -> None:
     owner, pid = await _setup(client)
-    viewer = await make_account(client)
-    inv = await _post(
-        client,
-        owner,
-        f"/api/projects/{pid}/invitations",
-        json={"email": viewer.email, "role": "viewer"},
-    )
-    await client.post(f"/api/invitations/{inv.json()['token']}/accept", headers=bearer(viewer))
+    viewer = await add_member(client, owner, pid, "viewer")
     base = f"/api/projects/{pid}/phases/2/versions"
     v = (await _post(client, owner, base, json={"label": "v"})).json()
     assert (await client.get(base, headers=bearer(viewer))).status_code == 200

@@ -11,7 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.protocol import ywire
-from tests.support import Account, RunningServer, bearer, make_account, wait_unloaded
+from tests.support import Account, RunningServer, add_member, bearer, make_account, wait_unloaded
 from tests.yclient import yclient
 
 
@@ -19,17 +19,6 @@ async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
     owner = await make_account(client)
     r = await client.post("/api/projects", json={"name": "Live"}, headers=bearer(owner))
     return owner, r.json()["id"]
-
-
-async def _member(client: httpx.AsyncClient, owner: Account, pid: str, role: str) -> Account:
-    member = await make_account(client)
-    r = await client.post(
-        f"/api/projects/{pid}/invitations",
-        json={"email": member.email, "role": role},
-        headers=bearer(owner),
-    )
-    await client.post(f"/api/invitations/{r.json()['token']}/accept", headers=bearer(member))
-    return member
 
 
 async def test_edits_fan_out_and_read_back_over_rest(
@@ -79,7 +68,7 @@ async def test_refusals(
 
 async def test_viewer_edits_are_dropped(client: httpx.AsyncClient, server: RunningServer) -> None:
     owner, pid = await _project(client)
-    viewer = await _member(client, owner, pid, "viewer")
+    viewer = await add_member(client, owner, pid, "viewer")
     doc = f"projects/{pid}/phases/2"
     async with yclient(server.ws_url, doc, owner.access_token) as editor:
         async with yclient(server.ws_url, doc, viewer.access_token) as v:
