@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ai.errors import AiError
 from storage.errors import Conflict as StorageConflict
 from storage.errors import DatabaseUnavailable
 from storage.errors import NotFound as StorageNotFound
@@ -109,6 +110,12 @@ async def unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body("unavailable", "the database is unavailable"), 503)
 
 
+async def ai_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AiError)
+    code = "ai_unavailable" if exc.http_status == 503 else "ai_error"
+    return JSONResponse(error_body(code, exc.detail), exc.http_status)
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(error_body("internal_error", "internal server error"), 500)
@@ -120,5 +127,6 @@ EXCEPTION_HANDLERS = {
     StorageNotFound: storage_not_found,
     StorageConflict: storage_conflict,
     DatabaseUnavailable: unavailable,
+    AiError: ai_error,
     Exception: internal_error,
 }

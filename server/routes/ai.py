@@ -12,7 +12,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
-from ai.errors import AiError
 from ai.generations import Request
 from ai.prompts import PhaseBrief
 from ai.streaming import Run
@@ -22,7 +21,7 @@ from server.access import require_role
 from server.api import Api, Call
 from server.assistant import Assistant, phase_blocks
 from server.documents import content_fragment
-from server.errors import ApiError, Conflict, Invalid, Unavailable
+from server.errors import Conflict, Invalid, Unavailable
 from server.routes.phases import phase_number
 from server.workflow.versions import save_version
 from storage.repos import generations, phases
@@ -133,22 +132,10 @@ async def generate(call: Call) -> Response | GenerationOut:
     number = phase_number(call)
     await require_role(call.services.db, project_id, call.user_id, "editor")
     assistant = assistant_of(call)
-    try:
-        run = await assistant.generations.start(await _request(call, project_id, number))
-    except AiError as exc:
-        raise _ai_error(exc) from None
+    run = await assistant.generations.start(await _request(call, project_id, number))
     if "text/event-stream" in call.request.headers.get("accept", ""):
         return _sse(run)
     return generation_out(await generations.get(call.services.db, project_id, run.id))
-
-
-def _ai_error(exc: AiError) -> ApiError:
-    error = ApiError(exc.detail)
-    error.status, error.code = (
-        exc.http_status,
-        "ai_unavailable" if exc.http_status == 503 else "ai_error",
-    )
-    return error
 
 
 @api.op(
