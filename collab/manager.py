@@ -9,7 +9,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pycrdt
@@ -19,7 +18,7 @@ from collab.errors import Forbidden
 from collab.journal import Journal
 from collab.persistence import UpdateLog
 from collab.pubsub import PubSub
-from collab.room import AWARENESS, UPDATE, Room
+from collab.room import AWARENESS, UPDATE, ReplicaDamaged, Room, RoomLimits, integrate
 from collab.types import DocumentName
 
 log = logging.getLogger(__name__)
@@ -30,13 +29,31 @@ MEMBERSHIP = "membership"
 Seeder = Callable[[DocumentName, Room], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class RoomLimits:
-    max_document_bytes: int = 64 * 1024 * 1024
-    idle_unload_s: float = 30.0
-    compaction_threshold: int = 500
-    settle_s: float = 1.0
-    awareness_timeout_s: float = 30.0
+MAX_BAD_ROWS = 16  # stored updates skipped before a document is refused as unreadable
+
+
+def replay(name: str, parts: list[bytes]) -> Doc[Any]:
+    """A replica from stored updates. A row that fails to integrate (stored before updates
+    were checked, or one yrs fails on only in this order) is skipped with an error log, and
+    the replica rebuilt without it: one bad row must not lock a document forever."""
+    skipped: set[int] = set()
+    while len(skipped) <= MAX_BAD_ROWS:
+        doc: Doc[Any] = Doc()
+        for index, part in enumerate(parts):
+            if index in skipped:
+                continue
+            try:
+                integrate(doc, part)
+            except ValueError as exc:  # not decodable: nothing was applied, go on
+                log.error("skipping stored update %d of %s: %s", index, name, exc)
+                skipped.add(index)
+            except ReplicaDamaged as exc:  # half applied: start again without it
+                log.error("skipping stored update %d of %s: %s", index, name, exc)
+                skipped.add(index)
+                break
+        else:
+            return doc
+    raise RuntimeError(f"{name}: more than {MAX_BAD_ROWS} stored updates do not integrate")
 
 
 def merge(updates: list[bytes]) -> bytes:
@@ -66,6 +83,7 @@ class RoomManager:
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._early: dict[str, list[bytes]] = {}  # heard while the room was loading
         self.catch_ups = 0
+        self.resets = 0  # replicas dropped because an update failed to integrate
         self._control: dict[str, Callable[[dict[str, Any]], None]] = {
             MEMBERSHIP: self._membership_message
         }
@@ -129,23 +147,31 @@ class RoomManager:
             raise RuntimeError("the pub/sub subscription ended before it started")
 
     async def _read(self, name: DocumentName) -> Room:
+        # Everything accepted so far is committed first: a replica reloaded after damage
+        # must not miss what its peers sent just before.
+        await self._journal.flush()
         stored = await self._store.load(str(name))
-        doc: Doc[Any] = Doc()
-        size = 0
-        for part in ([stored.snapshot] if stored.snapshot else []) + stored.updates:
-            doc.apply_update(part)
-            size += len(part)
+        parts = ([stored.snapshot] if stored.snapshot else []) + stored.updates
+        doc = replay(str(name), parts)
         room = Room(
             str(name),
             doc,
             journal=self._journal,
             pubsub=self._pubsub,
             read_only=name.is_meta,
-            max_bytes=self._limits.max_document_bytes,
-            size=size,
+            limits=self._limits,
+            size=sum(len(part) for part in parts),
+            on_damage=self._discard,
         )
         room.log_position = stored.last_id
         return room
+
+    def _discard(self, room: Room) -> None:
+        """Forget a damaged replica; the next join loads a fresh one from the log."""
+        if self._rooms.get(room.name) is room:
+            del self._rooms[room.name]
+            self._stop_following(room.name)
+        self.resets += 1
 
     async def catch_up(self, room: Room) -> int:
         """Apply whatever the log has beyond this replica (after a pub/sub gap); idempotent."""

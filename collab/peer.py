@@ -30,17 +30,29 @@ class State(enum.Enum):
 class Connection:
     """Owns a socket's writes: a bounded outbox drained by a single writer task.
 
-    `offer` never waits, so a room never waits for its slowest client: a full outbox
-    closes that connection (1013) instead.
+    `offer` never waits, so a room never waits for its slowest client: an outbox past its
+    frame or byte bound closes that connection (1013) instead. Replies to the client's own
+    requests (its sync) are exempt from the byte bound, not from the count: each peer has at
+    most one unanswered sync request, so they are bounded by the peers on the socket.
     """
 
     def __init__(
-        self, socket: Socket, *, outbox: int, send_timeout_s: float, rate_per_s: int
+        self,
+        socket: Socket,
+        *,
+        outbox: int,
+        outbox_bytes: int,
+        send_timeout_s: float,
+        rate_per_s: int,
     ) -> None:
         self.socket = socket
         self.id = uuid.uuid4().hex[:12]
         self.state = State.OPEN
-        self._outbox: asyncio.Queue[bytes | CollabError | None] = asyncio.Queue(outbox)
+        self._outbox: asyncio.Queue[tuple[bytes, bool] | CollabError | None] = asyncio.Queue(outbox)
+        self._max_bytes = outbox_bytes
+        self._bytes = 0  # queued, bound-counted
+        self.queued = 0  # frames accepted so far
+        self.sent = 0  # frames handed to the socket so far
         self._send_timeout = send_timeout_s
         self._rate = rate_per_s
         self._window = 0
@@ -48,13 +60,22 @@ class Connection:
         self.closed = asyncio.Event()
         self.close_error: CollabError | None = None
 
-    def offer(self, frame: bytes) -> None:
+    def offer(self, frame: bytes, *, reply: bool = False) -> int:
+        """Queue a frame; return its sequence number (compare with `sent`)."""
         if self.state is not State.OPEN:
-            return
+            return self.queued
+        if not reply and self._bytes + len(frame) > self._max_bytes:
+            self.close_soon(SlowConsumer(f"outbox over {self._max_bytes} bytes: client too slow"))
+            return self.queued
         try:
-            self._outbox.put_nowait(frame)
+            self._outbox.put_nowait((frame, reply))
         except asyncio.QueueFull:
             self.close_soon(SlowConsumer("outbox full: client too slow"))
+            return self.queued
+        if not reply:
+            self._bytes += len(frame)
+        self.queued += 1
+        return self.queued
 
     def close_soon(self, error: CollabError) -> None:
         """Close after the frames already queued (or at once if the queue is full)."""
@@ -83,12 +104,13 @@ class Connection:
         while not self._outbox.empty():
             self._outbox.get_nowait()
 
-    def count_message(self) -> None:
-        """Per-connection flood control: raise RateLimited past the limit per second."""
+    def count_messages(self, count: int) -> None:
+        """Flood control over the messages a client sends (not its frames): raise
+        RateLimited past the limit per second."""
         window = int(time.monotonic())
         if window != self._window:
             self._window, self._count = window, 0
-        self._count += 1
+        self._count += count
         if self._count > self._rate:
             raise RateLimited(f"more than {self._rate} messages per second")
 
@@ -101,9 +123,13 @@ class Connection:
                     return
                 async with asyncio.timeout(self._send_timeout):
                     if isinstance(item, CollabError):
-                        await self.socket.close(item.close_code, item.detail[:120])
+                        await self.socket.close(item.close_code, item.close_reason)
                         return
-                    await self.socket.send_bytes(item)
+                    frame, reply = item
+                    await self.socket.send_bytes(frame)
+                    self.sent += 1
+                    if not reply:
+                        self._bytes -= len(frame)
         except (OSError, RuntimeError, TimeoutError) as exc:
             # The socket went away under us (or stalled): nothing more to send.
             log.debug("connection %s writer stopped: %r", self.id, exc)
@@ -127,6 +153,16 @@ class Peer:
     read_only: bool
     rescope: Callable[[bool], None] | None = None  # tell the client its new read-only state
     client_ids: set[int] = field(default_factory=set)
+    reply_due: int = 0  # sequence number of the last sync reply queued for this peer
 
     def offer(self, frame: bytes) -> None:
         self.connection.offer(frame)
+
+    def reply(self, frame: bytes) -> None:
+        """Queue the answer to this peer's own sync request."""
+        self.reply_due = self.connection.offer(frame, reply=True)
+
+    @property
+    def awaiting_reply(self) -> bool:
+        """A sync reply of this peer is still queued: a second request adds nothing."""
+        return self.connection.sent < self.reply_due

@@ -11,15 +11,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import pycrdt
 from pycrdt import Doc
 
-from collab.errors import DocumentTooLarge, Forbidden, InvalidUpdate, ProtocolError
+from collab.errors import (
+    AwarenessTooLarge,
+    DocumentTooLarge,
+    Forbidden,
+    InvalidUpdate,
+    ProtocolError,
+    RoomReset,
+)
 from collab.journal import Journal
 from collab.peer import Peer
 from collab.protocol.awareness import AwarenessRegistry, decode_awareness
+from collab.protocol.update import check_state_vector, check_update
 from collab.protocol.ywire import AwarenessMessage, SyncStep1, SyncStep2, Update
 from collab.pubsub import PubSub
 
@@ -27,6 +36,34 @@ log = logging.getLogger(__name__)
 
 UPDATE, AWARENESS = b"u", b"a"  # first byte of what a room publishes
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLimits:
+    max_document_bytes: int = 64 * 1024 * 1024
+    idle_unload_s: float = 30.0
+    compaction_threshold: int = 500
+    settle_s: float = 1.0
+    awareness_timeout_s: float = 30.0
+    awareness_clients_per_peer: int = 8  # a Yjs client announces one; tabs may share a socket
+    awareness_bytes_per_peer: int = 64 * 1024  # one awareness message of one peer
+
+
+def integrate(doc: Doc[Any], update: bytes) -> None:
+    """Apply an update to `doc`. ValueError: yrs could not decode it, nothing changed.
+    Anything else (a RuntimeError, a Rust panic, which is a BaseException) means yrs stopped
+    half way: `doc` may be damaged and must not be read again."""
+    try:
+        doc.apply_update(update)
+    except (ValueError, *_FATAL):
+        raise
+    except BaseException as exc:
+        raise ReplicaDamaged(f"{type(exc).__name__}: {exc}") from None
+
+
+class ReplicaDamaged(Exception):
+    """yrs failed while integrating an update: the replica may be half-changed."""
 
 
 class Room:
@@ -38,8 +75,9 @@ class Room:
         journal: Journal,
         pubsub: PubSub,
         read_only: bool = False,
-        max_bytes: int,
+        limits: RoomLimits,
         size: int = 0,
+        on_damage: Callable[[Room], None] | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -48,8 +86,10 @@ class Room:
         self.awareness = AwarenessRegistry()
         self._journal = journal
         self._pubsub = pubsub
-        self._max_bytes = max_bytes
+        self._limits = limits
         self._size = size
+        self._on_damage = on_damage
+        self.damaged = False  # the replica failed an update: it is being dropped
         self.idle_since: float | None = None
         self.log_position = 0  # the last log row this replica is known to contain
         self._pending: list[tuple[bytes, Peer | None, bool]] = []  # updates of this loop turn
@@ -61,11 +101,14 @@ class Room:
 
     def join(self, peer: Peer, client_state_vector: bytes | None = None) -> None:
         """Add a peer and queue its sync start. Synchronous: no change can slip in between."""
+        self._check_intact()
         self.peers.add(peer)
         self.idle_since = None
         if client_state_vector is not None:
-            peer.offer(peer.encode(SyncStep2(self.doc.get_update(client_state_vector))))
-        peer.offer(peer.encode(SyncStep1(self.doc.get_state())))
+            peer.reply(peer.encode(self.sync_reply(client_state_vector)))
+        # The server's own sync request: exempt from the byte bound like a reply, but not
+        # one, so the client's first SyncStep1 is still answered.
+        peer.connection.offer(peer.encode(SyncStep1(self.doc.get_state())), reply=True)
         snapshot = self.awareness.snapshot()
         if snapshot is not None:
             peer.offer(peer.encode(AwarenessMessage(snapshot)))
@@ -84,26 +127,45 @@ class Room:
 
     # -- sync ----------------------------------------------------------------------------
 
+    def answer_sync(self, peer: Peer, state_vector: bytes) -> None:
+        """Answer a peer's SyncStep1; one at a time per peer (a flood adds nothing)."""
+        if peer.awaiting_reply:
+            return
+        peer.reply(peer.encode(self.sync_reply(state_vector)))
+
     def sync_reply(self, state_vector: bytes) -> SyncStep2:
+        self._check_intact()
         try:
+            check_state_vector(state_vector)
             return SyncStep2(self.doc.get_update(state_vector))
-        except ValueError as exc:
+        except (ProtocolError, ValueError) as exc:
             raise ProtocolError("invalid state vector") from exc
+        except _FATAL:
+            raise
+        except BaseException as exc:
+            self._damage(f"encoding a sync reply: {type(exc).__name__}: {exc}", None)
+            raise RoomReset() from None
 
     def apply_from_peer(self, peer: Peer, update: bytes) -> asyncio.Future[None] | None:
         """Validate and apply a peer's update; return the future of its commit (None if empty).
 
         Every update that applies is stored and relayed, even one that leaves the state
         vector as it was: a deletion does, and so does an update whose dependencies have not
-        arrived yet (Yjs keeps it pending until they do).
+        arrived yet (Yjs keeps it pending until they do). One that does not integrate cleanly
+        is never stored nor relayed; if yrs failed half way, the replica is dropped.
         """
+        self._check_intact()
         if peer.read_only or self.read_only:
             raise Forbidden("read-only")
-        if self._size + len(update) > self._max_bytes:
-            raise DocumentTooLarge(f"document would exceed {self._max_bytes} bytes")
+        if self._size + len(update) > self._limits.max_document_bytes:
+            raise DocumentTooLarge(f"document would exceed {self._limits.max_document_bytes} bytes")
         if update == EMPTY_UPDATE:
             return None
-        self._apply(update)
+        try:
+            check_update(update)
+        except ProtocolError as exc:
+            raise InvalidUpdate(f"malformed update: {exc.detail}") from None
+        self._apply(update, peer)
         if self.on_change is not None:
             self.on_change(self, peer)
         self._queue(update, peer, publish=True)
@@ -111,8 +173,10 @@ class Room:
 
     def apply_remote(self, update: bytes) -> None:
         """An update another node accepted (and journaled); idempotent, so always relayed."""
+        if self.damaged:
+            return
         try:
-            self._apply(update)
+            self._apply(update, None)
         except InvalidUpdate:
             log.warning("ignoring an invalid update from pub/sub for %s", self.name)
             return
@@ -122,13 +186,28 @@ class Room:
         self, change: Callable[[Doc[Any]], None], origin: str
     ) -> asyncio.Future[None] | None:
         """Make a change as the server: a CRDT operation on the live replica, like any edit."""
+        self._check_intact()
         updates: list[bytes] = []
+        failure: Exception | None = None
         subscription = self.doc.observe(lambda event: updates.append(event.update))
         try:
             with self.doc.transaction(origin=origin):
                 change(self.doc)
+        except _FATAL:
+            raise
+        except Exception as exc:
+            failure = exc  # what it changed before failing is still a change: keep it
+        except BaseException as exc:
+            self._damage(f"a server change: {type(exc).__name__}: {exc}", None)
+            raise RoomReset() from None
         finally:
             self.doc.unobserve(subscription)
+        committed = self._record(updates, origin)
+        if failure is not None:
+            raise failure
+        return committed
+
+    def _record(self, updates: list[bytes], origin: str) -> asyncio.Future[None] | None:
         if not updates:  # the change changed nothing
             return None
         update = updates[0] if len(updates) == 1 else pycrdt.merge_updates(*updates)
@@ -138,17 +217,44 @@ class Room:
             self.on_change(self, origin)
         return self._journal.submit(self.name, update)
 
-    def _apply(self, update: bytes) -> None:
+    def _apply(self, update: bytes, sender: Peer | None) -> None:
         try:
-            self.doc.apply_update(update)
-        except ValueError as exc:  # pycrdt cannot decode it
+            integrate(self.doc, update)
+        except ValueError as exc:  # yrs cannot decode it: nothing was touched
             raise InvalidUpdate(str(exc)) from None
+        except ReplicaDamaged as exc:
+            self._damage(str(exc), sender)
+            raise InvalidUpdate("the update does not integrate") from None
         self._size += len(update)
+
+    def _check_intact(self) -> None:
+        if self.damaged:
+            raise RoomReset()
+
+    def _damage(self, reason: str, sender: Peer | None) -> None:
+        """Stop using this replica: its peers reconnect to one reloaded from the journal."""
+        if self.damaged:
+            return
+        self.damaged = True
+        log.error("replica of %s damaged (%s); reloading it from the journal", self.name, reason)
+        for peer in self.peers:
+            if peer is not sender:
+                peer.connection.close_soon(RoomReset())
+        if self._on_damage is not None:
+            self._on_damage(self)
 
     # -- awareness -----------------------------------------------------------------------
 
     def awareness_from_peer(self, peer: Peer, payload: bytes) -> None:
+        limits = self._limits
+        if len(payload) > limits.awareness_bytes_per_peer:
+            raise AwarenessTooLarge(f"awareness over {limits.awareness_bytes_per_peer} bytes")
         entries = decode_awareness(payload)
+        claimed = peer.client_ids | {entry.client_id for entry in entries if not entry.removed}
+        if len(claimed) > limits.awareness_clients_per_peer:
+            raise AwarenessTooLarge(
+                f"more than {limits.awareness_clients_per_peer} awareness clients on one peer"
+            )
         fresh = self.awareness.apply(entries, time.monotonic())
         for entry in fresh:
             if entry.state == "null":

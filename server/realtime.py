@@ -8,10 +8,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import asyncpg
 
 from collab.journal import Journal, open_journal
-from collab.manager import RoomLimits, RoomManager, Seeder, open_room_manager
+from collab.manager import RoomManager, Seeder, open_room_manager
 from collab.pubsub import PubSub
 from collab.pubsub.local import LocalPubSub
 from collab.pubsub.redis import RedisPubSub, open_redis_pubsub
+from collab.room import RoomLimits
 from server.settings import Settings
 from storage.repos.documents import PostgresUpdateLog
 
@@ -21,6 +22,8 @@ def room_limits(settings: Settings) -> RoomLimits:
         max_document_bytes=settings.ws_max_document_bytes,
         idle_unload_s=settings.room_idle_unload_s,
         compaction_threshold=settings.compaction_threshold,
+        awareness_clients_per_peer=settings.ws_awareness_clients_per_peer,
+        awareness_bytes_per_peer=settings.ws_awareness_bytes,
     )
 
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     ws_idle_timeout_s: float = Field(default=60.0, gt=0)
     ws_max_documents_per_socket: int = Field(default=64, ge=1)
     ws_outbox_frames: int = Field(default=1024, ge=1)
+    # Limits on what one client can make the server do (see README "Security").
+    ws_outbox_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    ws_max_messages_per_frame: int = Field(default=16, ge=1)
+    ws_awareness_clients_per_peer: int = Field(default=8, ge=1)
+    ws_awareness_bytes: int = Field(default=64 * 1024, ge=256)
+    ws_preauth_messages: int = Field(default=256, ge=1)
     room_idle_unload_s: float = Field(default=30.0, ge=0)
     journal_max_batch: int = Field(default=512, ge=1)
     compaction_threshold: int = Field(default=500, ge=2)

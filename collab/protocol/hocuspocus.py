@@ -40,7 +40,14 @@ from dataclasses import dataclass
 
 from collab.errors import ProtocolError
 from collab.protocol.lib0 import Decoder, Encoder
-from collab.protocol.ywire import SyncMessage, SyncStep1, SyncStep2, Update, check_size
+from collab.protocol.ywire import (
+    SyncMessage,
+    SyncStep1,
+    SyncStep2,
+    Update,
+    check_count,
+    check_size,
+)
 from collab.protocol.ywire import read_sync as _read_sync
 from collab.protocol.ywire import write_sync as _write_sync
 
@@ -218,7 +225,7 @@ def _read_frame(decoder: Decoder) -> HFrame:
     return HFrame(document, session, reader(decoder))
 
 
-def decode(frame: bytes, *, max_size: int) -> list[HFrame]:
+def decode(frame: bytes, *, max_size: int, max_messages: int | None = None) -> list[HFrame]:
     """Parse every message in ``frame``. Raises ``ProtocolError``; does no I/O."""
     check_size(frame, max_size)
     if len(frame) == 1 and frame[0] in (PING, PONG):
@@ -227,6 +234,7 @@ def decode(frame: bytes, *, max_size: int) -> list[HFrame]:
     frames: list[HFrame] = []
     while decoder.has_more:
         frames.append(_read_frame(decoder))
+        check_count(len(frames), max_messages)
     return frames
 
 

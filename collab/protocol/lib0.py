@@ -92,6 +92,32 @@ class Decoder:
             raise ProtocolError("varUint longer than 8 bytes")
         raise ProtocolError("truncated varUint")
 
+    def read_u8(self) -> int:
+        if self._pos >= len(self._data):
+            raise ProtocolError("truncated byte")
+        byte = self._data[self._pos]
+        self._pos += 1
+        return byte
+
+    def skip(self, count: int) -> None:
+        if self._pos + count > len(self._data):
+            raise ProtocolError("truncated data")
+        self._pos += count
+
+    def read_var_int(self) -> int:
+        """lib0 varInt: sign in bit 6 of the first byte, 6 bits there, then 7 bits a byte."""
+        first = self.read_u8()
+        result = first & 0x3F
+        shift = 6
+        byte = first
+        while byte & 0x80:
+            if shift > 63:
+                raise ProtocolError("varInt longer than 10 bytes")
+            byte = self.read_u8()
+            result |= (byte & 0x7F) << shift
+            shift += 7
+        return -result if first & 0x40 else result
+
     def read_var_uint8_array(self) -> bytes:
         length = self.read_var_uint()
         start = self._pos

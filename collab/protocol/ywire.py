@@ -12,8 +12,9 @@ decoder reads until the frame is exhausted. Wire layout (lib0 encoding, see ``li
       PermissionDenied varUint 0, varString reason
     QueryAwareness  varUint 3 (no payload)
 
-``decode`` raises ``MessageTooBig`` for frames over ``max_size`` and ``ProtocolError`` for
-anything else it cannot parse: an empty frame, an unknown type, a truncated field. Update
+``decode`` raises ``MessageTooBig`` for frames over ``max_size``, ``TooManyMessages`` past
+``max_messages`` messages, and ``ProtocolError`` for anything else it cannot parse: an empty
+frame, an unknown type, a truncated field. Update
 and awareness payloads are returned as opaque bytes; validating them is the room's job.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collab.errors import MessageTooBig, ProtocolError
+from collab.errors import MessageTooBig, ProtocolError, TooManyMessages
 from collab.protocol.lib0 import Decoder, Encoder
 
 MESSAGE_SYNC = 0
@@ -129,13 +130,21 @@ def _read_message(decoder: Decoder) -> YMessage:
     raise ProtocolError(f"unknown message type {kind}")
 
 
-def decode(frame: bytes, *, max_size: int) -> list[YMessage]:
+def check_count(count: int, max_messages: int | None) -> None:
+    """Raise ``TooManyMessages`` once a frame holds more than ``max_messages``: each costs
+    work (an answer, an apply, a journal row) that a per-frame rate limit would not see."""
+    if max_messages is not None and count > max_messages:
+        raise TooManyMessages(f"more than {max_messages} messages in one frame")
+
+
+def decode(frame: bytes, *, max_size: int, max_messages: int | None = None) -> list[YMessage]:
     """Parse every message in ``frame``. Raises ``ProtocolError``; does no I/O."""
     check_size(frame, max_size)
     decoder = Decoder(frame)
     messages: list[YMessage] = []
     while decoder.has_more:
         messages.append(_read_message(decoder))
+        check_count(len(messages), max_messages)
     return messages
 
 

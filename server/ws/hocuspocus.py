@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from collab.errors import AuthTimeout, CollabError, TooManyDocuments
+from collab.errors import AuthTimeout, CollabError, TooManyDocuments, Unauthorized
 from collab.manager import RoomManager
 from collab.peer import Connection, Peer
 from collab.protocol import hocuspocus as hp
@@ -46,6 +46,7 @@ class Session:
     conn: Connection
     joined: dict[str, tuple[Room, Peer]] = field(default_factory=dict)
     acks: dict[tuple[str, bool], bytes] = field(default_factory=dict)
+    unrouted: int = 0  # messages dropped before any document was authenticated
 
     @property
     def rooms(self) -> RoomManager:
@@ -63,7 +64,7 @@ class Session:
         try:
             access = await grant(self.services, frame.document, principal_of(self.services, token))
         except CollabError as exc:
-            log.info("hocuspocus denied %s: %s", frame.document, exc.detail)
+            log.info("hocuspocus denied %.100r: %s", frame.document, exc.detail)
             self.send(frame.reply(hp.PermissionDenied(exc.detail)))
             return
         room = await self.rooms.get(access.name)
@@ -91,6 +92,16 @@ class Session:
         for address in list(self.joined):
             self.leave(address)
 
+    def _unrouted(self) -> None:
+        """A message for a document not (yet) authenticated here is dropped unanswered: the
+        provider sends its sync and edits right behind its token, and resyncs once it is
+        authenticated. Answers would let one frame buy thousands of replies."""
+        if self.joined:
+            return
+        self.unrouted += 1
+        if self.unrouted > self.services.settings.ws_preauth_messages:
+            raise Unauthorized("authenticate first")
+
     def _acknowledge(self, frame: hp.HFrame, saved: bool) -> None:
         # One per update: encode each (address, saved) once per socket.
         key = (frame.address, saved)
@@ -114,7 +125,7 @@ class Session:
         if isinstance(message, hp.SyncReply):
             message = message.sync
         if isinstance(message, ywire.SyncStep1):
-            peer.offer(peer.encode(room.sync_reply(message.state_vector)))
+            room.answer_sync(peer, message.state_vector)
         elif isinstance(message, ywire.SyncStep2 | ywire.Update):
             self._apply(frame, room, peer, message.update)
 
@@ -125,8 +136,7 @@ class Session:
             return
         joined = self.joined.get(frame.address)
         if joined is None:
-            if not isinstance(message, hp.Close):
-                self.send(frame.reply(hp.PermissionDenied("authenticate first")))
+            self._unrouted()
             return
         room, peer = joined
         if isinstance(message, hp.HAwareness):
@@ -146,7 +156,13 @@ class Session:
         try:
             async with asyncio.timeout_at(deadline) as auth_clock:
                 async for data in receive_frames(self.ws, self.conn):
-                    for frame in hp.decode(data, max_size=settings.ws_max_message_bytes):
+                    frames = hp.decode(
+                        data,
+                        max_size=settings.ws_max_message_bytes,
+                        max_messages=settings.ws_max_messages_per_frame,
+                    )
+                    self.conn.count_messages(len(frames))
+                    for frame in frames:
                         if isinstance(frame.message, hp.AuthToken):
                             await self.authenticate(frame, frame.message.token)
                             if self.joined:

@@ -22,6 +22,7 @@ def new_connection(ws: WebSocket, settings: Settings) -> Connection:
     return Connection(
         ws,
         outbox=settings.ws_outbox_frames,
+        outbox_bytes=settings.ws_outbox_bytes,
         send_timeout_s=settings.ws_idle_timeout_s,
         rate_per_s=settings.ws_rate_limit_per_s,
     )
@@ -36,7 +37,6 @@ async def receive_frames(ws: WebSocket, conn: Connection) -> AsyncIterator[bytes
         data = message.get("bytes")
         if data is None:
             raise ProtocolError("text frames are not part of this protocol")
-        conn.count_message()
         yield data
 
 

@@ -13,6 +13,7 @@ from collab.peer import Connection, Peer
 from collab.protocol import ywire
 from collab.room import Room
 from server.services import Services
+from server.settings import Settings
 from server.ws.access import grant, principal_of
 from server.ws.socket import new_connection, receive_frames, serve_connection
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def handle(room: Room, peer: Peer, message: ywire.YMessage) -> None:
     if isinstance(message, ywire.SyncStep1):
-        peer.offer(peer.encode(room.sync_reply(message.state_vector)))
+        room.answer_sync(peer, message.state_vector)
     elif isinstance(message, ywire.SyncStep2 | ywire.Update):
         if peer.read_only:
             return  # a viewer's edits are dropped; it was told nothing else is possible
@@ -34,9 +35,17 @@ def handle(room: Room, peer: Peer, message: ywire.YMessage) -> None:
             peer.offer(peer.encode(ywire.AwarenessMessage(snapshot)))
 
 
-async def _read(ws: WebSocket, conn: Connection, room: Room, peer: Peer, max_size: int) -> None:
+async def _read(
+    ws: WebSocket, conn: Connection, room: Room, peer: Peer, settings: Settings
+) -> None:
     async for frame in receive_frames(ws, conn):
-        for message in ywire.decode(frame, max_size=max_size):
+        messages = ywire.decode(
+            frame,
+            max_size=settings.ws_max_message_bytes,
+            max_messages=settings.ws_max_messages_per_frame,
+        )
+        conn.count_messages(len(messages))
+        for message in messages:
             handle(room, peer, message)
 
 
@@ -50,7 +59,7 @@ async def yjs_endpoint(ws: WebSocket) -> None:
             access = await grant(services, ws.path_params["name"], principal)
     except CollabError as exc:
         log.info("yjs refused: %s %s", exc.close_code, exc.detail)
-        await ws.close(exc.close_code, exc.detail)
+        await ws.close(exc.close_code, exc.close_reason)
         return
     assert services.rooms is not None
     room = await services.rooms.get(access.name)
@@ -58,9 +67,8 @@ async def yjs_endpoint(ws: WebSocket) -> None:
     peer = Peer(conn, "y", ywire.encode, principal.user_id, access.read_only)
     room.join(peer)
     try:
-        max_size = settings.ws_max_message_bytes
         await serve_connection(
-            conn, lambda: _read(ws, conn, room, peer, max_size), services.metrics, "yjs"
+            conn, lambda: _read(ws, conn, room, peer, settings), services.metrics, "yjs"
         )
     finally:
         room.leave(peer, time.monotonic())

@@ -1,0 +1,211 @@
+"""A structural check of Yjs v1 updates and state vectors, before yrs sees them.
+
+yrs trusts the counts it reads: a 5-byte update declaring 268M clients makes it reserve
+512 MiB, and a deeply nested `Any` value overflows its stack. This walk reads every field of
+the update the way yrs's v1 decoder does, without integrating anything, and refuses what no
+Yjs client sends: a count larger than the bytes left could hold, a number wider than yrs reads,
+clocks that overflow 32 bits, content or type kinds outside Yjs's (yrs's `Move` and weak
+links), nesting deeper than ``MAX_DEPTH``, trailing bytes. Layout (lib0 encoding)::
+
+    update      varUint clients, clients x (varUint structs, varUint client, varUint clock,
+                structs x struct), then the delete set
+    struct      u8 info; info & 31 = 0 GC (varUint len) | 10 Skip (varUint len) | item
+    item        [ID origin if info & 128] [ID right origin if info & 64]
+                [if neither: varUint 1 + varString root name | 0 + ID parent;
+                 varString parent key if info & 32] content of kind info & 31
+    delete set  varUint clients, clients x (varUint client, varUint ranges,
+                ranges x (varUint clock, varUint len))
+    state vec.  varUint clients, clients x (varUint client, varUint clock)
+
+Passing the check does not make an update safe to integrate (yrs can still fail on one that
+decodes): the room treats any failure there as a damaged replica. It makes the decode cheap
+and bounded, and turns malformed input into a ``ProtocolError`` that touches nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from collab.errors import ProtocolError
+from collab.protocol.lib0 import Decoder
+
+MAX_DEPTH = 64  # nesting of lib0 `Any` values (arrays and maps inside arrays and maps)
+_U32 = 2**32 - 1
+_CLIENT_MAX = 2**53 - 1
+
+GC, DELETED, JSON, BINARY, STRING, EMBED, FORMAT, TYPE, ANY, DOC, SKIP = range(11)
+XML_ELEMENT, XML_HOOK, LAST_TYPE_REF = 3, 5, 6  # Array, Map, Text, XmlElement, ..., XmlText
+HAS_ORIGIN, HAS_RIGHT_ORIGIN, HAS_PARENT_SUB = 0x80, 0x40, 0x20
+
+
+def _u32(decoder: Decoder) -> int:
+    value = decoder.read_var_uint()
+    if value > _U32:
+        raise ProtocolError("number wider than 32 bits")
+    return value
+
+
+def _count(decoder: Decoder, min_bytes: int) -> int:
+    """A declared count, refused when the bytes left could not hold that many items."""
+    count = decoder.read_var_uint()
+    if count * min_bytes > decoder.remaining:
+        raise ProtocolError("declared count exceeds the bytes that follow")
+    return count
+
+
+_FIXED = {124: 4, 123: 8, 122: 8}  # float32, float64, bigint
+_EMPTY = frozenset((127, 126, 121, 120))  # undefined, null, false, true
+
+
+def _any(decoder: Decoder, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise ProtocolError("value nested too deeply")
+    tag = decoder.read_u8()
+    if tag in _EMPTY:
+        return
+    if tag == 125:
+        decoder.read_var_int()
+    elif tag in _FIXED:
+        decoder.skip(_FIXED[tag])
+    elif tag in (119, 116):  # string, bytes
+        decoder.read_var_uint8_array()
+    elif tag == 118:  # map: key, value pairs
+        for _ in range(_count(decoder, 2)):
+            decoder.read_var_uint8_array()
+            _any(decoder, depth + 1)
+    elif tag == 117:  # array
+        for _ in range(_count(decoder, 1)):
+            _any(decoder, depth + 1)
+    else:
+        raise ProtocolError(f"unknown value type {tag}")
+
+
+def _json(decoder: Decoder) -> int:
+    count = _count(decoder, 1)
+    for _ in range(count):
+        decoder.read_var_uint8_array()
+    return count
+
+
+def _any_list(decoder: Decoder) -> int:
+    count = _count(decoder, 1)
+    for _ in range(count):
+        _any(decoder)
+    return count
+
+
+def _one_string(decoder: Decoder) -> int:
+    decoder.read_var_uint8_array()
+    return 1
+
+
+def _format(decoder: Decoder) -> int:
+    decoder.read_var_uint8_array()
+    decoder.read_var_uint8_array()
+    return 1
+
+
+def _string(decoder: Decoder) -> int:
+    return max(1, len(decoder.read_var_uint8_array()))  # UTF-16 length <= UTF-8 bytes
+
+
+def _type(decoder: Decoder) -> int:
+    ref = decoder.read_var_uint()
+    if ref > LAST_TYPE_REF:
+        raise ProtocolError(f"unknown shared type {ref}")
+    if ref in (XML_ELEMENT, XML_HOOK):
+        decoder.read_var_uint8_array()
+    return 1
+
+
+def _doc(decoder: Decoder) -> int:
+    decoder.read_var_uint8_array()
+    _any(decoder)
+    return 1
+
+
+# Each reads one item's content and returns its length in clock ticks (an upper bound).
+_CONTENT: dict[int, Callable[[Decoder], int]] = {
+    DELETED: _u32,
+    JSON: _json,
+    BINARY: _one_string,
+    STRING: _string,
+    EMBED: _one_string,
+    FORMAT: _format,
+    TYPE: _type,
+    ANY: _any_list,
+    DOC: _doc,
+}
+
+
+def _id(decoder: Decoder) -> None:
+    if decoder.read_var_uint() > _CLIENT_MAX:
+        raise ProtocolError("client id out of range")
+    _u32(decoder)
+
+
+def _struct(decoder: Decoder) -> int:
+    """Read one struct; return its length."""
+    info = decoder.read_u8()
+    kind = info & 0x1F
+    if kind in (GC, SKIP):
+        return _u32(decoder)
+    reader = _CONTENT.get(kind)
+    if reader is None:
+        raise ProtocolError(f"unknown content type {kind}")
+    if info & HAS_ORIGIN:
+        _id(decoder)
+    if info & HAS_RIGHT_ORIGIN:
+        _id(decoder)
+    if not info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN):
+        parent_is_root = decoder.read_var_uint()
+        if parent_is_root == 1:
+            decoder.read_var_uint8_array()
+        elif parent_is_root == 0:
+            _id(decoder)
+        else:
+            raise ProtocolError("bad parent info")
+        if info & HAS_PARENT_SUB:
+            decoder.read_var_uint8_array()
+    return reader(decoder)
+
+
+def _structs(decoder: Decoder) -> None:
+    for _ in range(_count(decoder, 3)):
+        structs = _count(decoder, 2)
+        if decoder.read_var_uint() > _CLIENT_MAX:
+            raise ProtocolError("client id out of range")
+        clock = _u32(decoder)
+        for _ in range(structs):
+            clock += _struct(decoder)
+        if clock > _U32:
+            raise ProtocolError("clock overflows 32 bits")
+
+
+def _delete_set(decoder: Decoder) -> None:
+    for _ in range(_count(decoder, 2)):
+        if decoder.read_var_uint() > _CLIENT_MAX:
+            raise ProtocolError("client id out of range")
+        for _ in range(_count(decoder, 2)):
+            if _u32(decoder) + _u32(decoder) > _U32:
+                raise ProtocolError("deleted range overflows 32 bits")
+
+
+def check_update(update: bytes) -> None:
+    """Raise ``ProtocolError`` unless ``update`` is a well-formed Yjs v1 update."""
+    decoder = Decoder(update)
+    _structs(decoder)
+    _delete_set(decoder)
+    if decoder.has_more:
+        raise ProtocolError("trailing bytes after update")
+
+
+def check_state_vector(state_vector: bytes) -> None:
+    """Raise ``ProtocolError`` unless ``state_vector`` is a well-formed state vector."""
+    decoder = Decoder(state_vector)
+    for _ in range(_count(decoder, 2)):
+        if decoder.read_var_uint() > _CLIENT_MAX:
+            raise ProtocolError("client id out of range")
+        _u32(decoder)
+    if decoder.has_more:
+        raise ProtocolError("trailing bytes after state vector")
