@@ -154,6 +154,7 @@ class Peer:
     rescope: Callable[[bool], None] | None = None  # tell the client its new read-only state
     client_ids: set[int] = field(default_factory=set)
     reply_due: int = 0  # sequence number of the last sync reply queued for this peer
+    resync_due: int = 0  # and of the last SyncStep1 the room sent it to fill a gap
 
     def offer(self, frame: bytes) -> None:
         self.connection.offer(frame)
@@ -161,6 +162,10 @@ class Peer:
     def reply(self, frame: bytes) -> None:
         """Queue the answer to this peer's own sync request."""
         self.reply_due = self.connection.offer(frame, reply=True)
+
+    @property
+    def awaiting_resync(self) -> bool:
+        return self.connection.sent < self.resync_due
 
     @property
     def awaiting_reply(self) -> bool:

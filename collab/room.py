@@ -28,7 +28,7 @@ from collab.errors import (
 from collab.journal import Journal
 from collab.peer import Peer
 from collab.protocol.awareness import AwarenessRegistry, decode_awareness
-from collab.protocol.update import check_state_vector, check_update
+from collab.protocol.update import check_state_vector, check_update, read_state_vector
 from collab.protocol.ywire import AwarenessMessage, SyncStep1, SyncStep2, Update
 from collab.pubsub import PubSub
 
@@ -64,6 +64,15 @@ def integrate(doc: Doc[Any], update: bytes) -> None:
 
 class ReplicaDamaged(Exception):
     """yrs failed while integrating an update: the replica may be half-changed."""
+
+
+class NeedsResync(Exception):
+    """A peer's update builds on something this replica lacks: it was not applied, and the
+    peer was sent a SyncStep1 so that it sends everything missing at once.
+
+    yrs would keep such an update pending, and pending structs combined with pending
+    deletions crash it (tests/repro/yrs_pending_crash.py). No peer needs them: a peer's
+    edits build on what this replica sent it."""
 
 
 class Room:
@@ -162,9 +171,12 @@ class Room:
         if update == EMPTY_UPDATE:
             return None
         try:
-            check_update(update)
+            needs = check_update(update)
         except ProtocolError as exc:
             raise InvalidUpdate(f"malformed update: {exc.detail}") from None
+        if needs.missing(read_state_vector(self.doc.get_state())):
+            self._request_resync(peer)
+            raise NeedsResync()
         self._apply(update, peer)
         if self.on_change is not None:
             self.on_change(self, peer)
@@ -216,6 +228,12 @@ class Room:
         if self.on_change is not None:
             self.on_change(self, origin)
         return self._journal.submit(self.name, update)
+
+    def _request_resync(self, peer: Peer) -> None:
+        if not peer.awaiting_resync:
+            peer.resync_due = peer.connection.offer(
+                peer.encode(SyncStep1(self.doc.get_state())), reply=True
+            )
 
     def _apply(self, update: bytes, sender: Peer | None) -> None:
         try:

@@ -5,7 +5,9 @@ yrs trusts the counts it reads: a 5-byte update declaring 268M clients makes it 
 the update the way yrs's v1 decoder does, without integrating anything, and refuses what no
 Yjs client sends: a count larger than the bytes left could hold, a number wider than yrs reads,
 clocks that overflow 32 bits, content or type kinds outside Yjs's (yrs's `Move` and weak
-links), nesting deeper than ``MAX_DEPTH``, trailing bytes. Layout (lib0 encoding)::
+links), nesting deeper than ``MAX_DEPTH``, trailing bytes. Legacy JSON content (Yjs 12; no
+current client writes it) is refused too: yrs reads one string more of it than Yjs writes,
+so past it yrs would read other fields than this check did. Layout (lib0 encoding)::
 
     update      varUint clients, clients x (varUint structs, varUint client, varUint clock,
                 structs x struct), then the delete set
@@ -25,6 +27,7 @@ and bounded, and turns malformed input into a ``ProtocolError`` that touches not
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from collab.errors import ProtocolError
 from collab.protocol.lib0 import Decoder
@@ -80,13 +83,6 @@ def _any(decoder: Decoder, depth: int = 0) -> None:
         raise ProtocolError(f"unknown value type {tag}")
 
 
-def _json(decoder: Decoder) -> int:
-    count = _count(decoder, 1)
-    for _ in range(count):
-        decoder.read_var_uint8_array()
-    return count
-
-
 def _any_list(decoder: Decoder) -> int:
     count = _count(decoder, 1)
     for _ in range(count):
@@ -106,7 +102,13 @@ def _format(decoder: Decoder) -> int:
 
 
 def _string(decoder: Decoder) -> int:
-    return max(1, len(decoder.read_var_uint8_array()))  # UTF-16 length <= UTF-8 bytes
+    raw = decoder.read_var_uint8_array()
+    if raw.isascii():
+        return len(raw)
+    try:  # clocks count UTF-16 code units, as JavaScript strings do
+        return len(raw.decode().encode("utf-16-le")) // 2
+    except UnicodeDecodeError:
+        raise ProtocolError("string is not valid UTF-8") from None
 
 
 def _type(decoder: Decoder) -> int:
@@ -127,7 +129,6 @@ def _doc(decoder: Decoder) -> int:
 # Each reads one item's content and returns its length in clock ticks (an upper bound).
 _CONTENT: dict[int, Callable[[Decoder], int]] = {
     DELETED: _u32,
-    JSON: _json,
     BINARY: _one_string,
     STRING: _string,
     EMBED: _one_string,
@@ -138,31 +139,67 @@ _CONTENT: dict[int, Callable[[Decoder], int]] = {
 }
 
 
-def _id(decoder: Decoder) -> None:
-    if decoder.read_var_uint() > _CLIENT_MAX:
+@dataclass(slots=True)
+class Needs:
+    """What an update carries and what it builds on, per client: `has[c] = (start, end)` clocks
+    of its structs, `refs[c]` one past the highest clock it refers to (origins, parents,
+    deletions). It integrates at once, with nothing left pending, when every `start` and every
+    `refs` is within what the document has, counting what the update itself brings."""
+
+    has: dict[int, tuple[int, int]] = field(default_factory=dict)
+    refs: dict[int, int] = field(default_factory=dict)
+    gaps: bool = False  # it holds Skip structs: a merge of updates that were not contiguous
+
+    def refer(self, client: int, clock: int) -> None:
+        if clock >= self.refs.get(client, 0):
+            self.refs[client] = clock + 1
+
+    def missing(self, state: dict[int, int]) -> bool:
+        """True if integrating it into a document with `state` would leave parts pending."""
+        if self.gaps:
+            return True
+        for client, (start, _) in self.has.items():
+            if start > state.get(client, 0):
+                return True
+        for client, needed in self.refs.items():
+            known = max(state.get(client, 0), self.has.get(client, (0, 0))[1])
+            if needed > known:
+                return True
+        return False
+
+
+def _client(decoder: Decoder) -> int:
+    client = decoder.read_var_uint()
+    if client > _CLIENT_MAX:
         raise ProtocolError("client id out of range")
-    _u32(decoder)
+    return client
 
 
-def _struct(decoder: Decoder) -> int:
+def _id(decoder: Decoder, needs: Needs) -> None:
+    client = _client(decoder)
+    needs.refer(client, _u32(decoder))
+
+
+def _struct(decoder: Decoder, needs: Needs) -> int:
     """Read one struct; return its length."""
     info = decoder.read_u8()
     kind = info & 0x1F
     if kind in (GC, SKIP):
+        needs.gaps = needs.gaps or kind == SKIP
         return _u32(decoder)
     reader = _CONTENT.get(kind)
     if reader is None:
         raise ProtocolError(f"unknown content type {kind}")
     if info & HAS_ORIGIN:
-        _id(decoder)
+        _id(decoder, needs)
     if info & HAS_RIGHT_ORIGIN:
-        _id(decoder)
+        _id(decoder, needs)
     if not info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN):
         parent_is_root = decoder.read_var_uint()
         if parent_is_root == 1:
             decoder.read_var_uint8_array()
         elif parent_is_root == 0:
-            _id(decoder)
+            _id(decoder, needs)
         else:
             raise ProtocolError("bad parent info")
         if info & HAS_PARENT_SUB:
@@ -170,42 +207,55 @@ def _struct(decoder: Decoder) -> int:
     return reader(decoder)
 
 
-def _structs(decoder: Decoder) -> None:
+def _structs(decoder: Decoder, needs: Needs) -> None:
     for _ in range(_count(decoder, 3)):
         structs = _count(decoder, 2)
-        if decoder.read_var_uint() > _CLIENT_MAX:
-            raise ProtocolError("client id out of range")
-        clock = _u32(decoder)
+        client = _client(decoder)
+        start = clock = _u32(decoder)
         for _ in range(structs):
-            clock += _struct(decoder)
+            clock += _struct(decoder, needs)
         if clock > _U32:
             raise ProtocolError("clock overflows 32 bits")
+        if client in needs.has:
+            raise ProtocolError("a client's structs appear twice")
+        needs.has[client] = (start, clock)
 
 
-def _delete_set(decoder: Decoder) -> None:
+def _delete_set(decoder: Decoder, needs: Needs) -> None:
     for _ in range(_count(decoder, 2)):
-        if decoder.read_var_uint() > _CLIENT_MAX:
-            raise ProtocolError("client id out of range")
+        client = _client(decoder)
         for _ in range(_count(decoder, 2)):
-            if _u32(decoder) + _u32(decoder) > _U32:
+            clock, length = _u32(decoder), _u32(decoder)
+            if clock + length > _U32:
                 raise ProtocolError("deleted range overflows 32 bits")
+            if length:
+                needs.refer(client, clock + length - 1)
 
 
-def check_update(update: bytes) -> None:
-    """Raise ``ProtocolError`` unless ``update`` is a well-formed Yjs v1 update."""
+def check_update(update: bytes) -> Needs:
+    """Raise ``ProtocolError`` unless ``update`` is a well-formed Yjs v1 update; return what
+    it needs from the document it is applied to."""
     decoder = Decoder(update)
-    _structs(decoder)
-    _delete_set(decoder)
+    needs = Needs()
+    _structs(decoder, needs)
+    _delete_set(decoder, needs)
     if decoder.has_more:
         raise ProtocolError("trailing bytes after update")
+    return needs
+
+
+def read_state_vector(state_vector: bytes) -> dict[int, int]:
+    """Client -> clock; raise ``ProtocolError`` unless well-formed."""
+    decoder = Decoder(state_vector)
+    state: dict[int, int] = {}
+    for _ in range(_count(decoder, 2)):
+        client = _client(decoder)
+        state[client] = _u32(decoder)
+    if decoder.has_more:
+        raise ProtocolError("trailing bytes after state vector")
+    return state
 
 
 def check_state_vector(state_vector: bytes) -> None:
     """Raise ``ProtocolError`` unless ``state_vector`` is a well-formed state vector."""
-    decoder = Decoder(state_vector)
-    for _ in range(_count(decoder, 2)):
-        if decoder.read_var_uint() > _CLIENT_MAX:
-            raise ProtocolError("client id out of range")
-        _u32(decoder)
-    if decoder.has_more:
-        raise ProtocolError("trailing bytes after state vector")
+    read_state_vector(state_vector)

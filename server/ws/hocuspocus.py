@@ -20,7 +20,7 @@ from collab.manager import RoomManager
 from collab.peer import Connection, Peer
 from collab.protocol import hocuspocus as hp
 from collab.protocol import ywire
-from collab.room import Room
+from collab.room import NeedsResync, Room
 from server.services import Services
 from server.ws.access import grant, principal_of
 from server.ws.socket import new_connection, receive_frames, serve_connection
@@ -114,7 +114,11 @@ class Session:
         if peer.read_only:
             self._acknowledge(frame, False)
             return
-        committed = room.apply_from_peer(peer, update)
+        try:
+            committed = room.apply_from_peer(peer, update)
+        except NeedsResync:  # not stored (yet): the peer sends it again with what we lack
+            self._acknowledge(frame, False)
+            return
         if committed is None:
             self._acknowledge(frame, True)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -11,7 +12,7 @@ from starlette.websockets import WebSocket
 from collab.errors import CollabError
 from collab.peer import Connection, Peer
 from collab.protocol import ywire
-from collab.room import Room
+from collab.room import NeedsResync, Room
 from server.services import Services
 from server.settings import Settings
 from server.ws.access import grant, principal_of
@@ -26,7 +27,8 @@ def handle(room: Room, peer: Peer, message: ywire.YMessage) -> None:
     elif isinstance(message, ywire.SyncStep2 | ywire.Update):
         if peer.read_only:
             return  # a viewer's edits are dropped; it was told nothing else is possible
-        room.apply_from_peer(peer, message.update)
+        with contextlib.suppress(NeedsResync):  # the peer was asked to send what we lack
+            room.apply_from_peer(peer, message.update)
     elif isinstance(message, ywire.AwarenessMessage):
         room.awareness_from_peer(peer, message.payload)
     elif isinstance(message, ywire.QueryAwareness):
