@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -15,20 +14,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.auth.tokens import Principal
-from server.errors import Invalid, MalformedJson, TooLarge, Unauthorized
+from server.errors import Invalid, TooLarge, Unauthorized
+from server.inputs import check_params, load_json
 from server.services import Services
+from storage.repos import users
 
 _PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 
 
 @dataclass(slots=True)
 class Call:
-    """What a handler gets: the request, the app's services, the caller and the parsed body."""
+    """What a handler gets: the request, the app's services, the caller, body and query."""
 
     request: Request
     services: Services
     principal: Principal | None
     body: Any
+    query: Any = None
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -54,6 +56,8 @@ class Operation:
     response: Any
     status: int
     auth: bool
+    query: type[BaseModel] | None = None
+    media_type: str | None = None  # of a non-JSON response (str or bytes)
 
 
 @dataclass
@@ -70,12 +74,13 @@ class Api:
         response: Any = None,
         status: int = 200,
         auth: bool = True,
+        query: type[BaseModel] | None = None,
+        media_type: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             summary = (handler.__doc__ or handler.__name__).strip().splitlines()[0]
-            self.operations.append(
-                Operation(method, path, handler, summary, tag, body, response, status, auth)
-            )
+            entry = Operation(method, path, handler, summary, tag, body, response, status, auth)
+            self.operations.append(replace(entry, query=query, media_type=media_type))
             return handler
 
         return register
@@ -97,9 +102,11 @@ def _dispatcher(ops: dict[str, Operation]) -> Callable[[Request], Awaitable[Resp
 
 async def run(op: Operation, request: Request) -> Response:
     services: Services = request.app.state.services
-    principal = authenticate(request, services) if op.auth else None
+    check_params(request.path_params, request.query_params.multi_items())
+    principal = await authenticate(request, services) if op.auth else None
+    query = parse_query(request, op.query)
     body = await parse_body(request, op.body, services.settings.max_body_bytes)
-    result = await op.handler(Call(request, services, principal, body))
+    result = await op.handler(Call(request, services, principal, body, query))
     if isinstance(result, Response):
         return result
     if result is None:
@@ -113,17 +120,23 @@ def _dump(result: Any) -> Any:
     return TypeAdapter(type(result)).dump_python(result, mode="json")
 
 
-def authenticate(request: Request, services: Services) -> Principal:
+async def authenticate(request: Request, services: Services) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    return services.verify_access_token(token.strip())
+    principal = services.verify_access_token(token.strip())
+    # A valid signature outlives a deleted account: one primary-key lookup per request.
+    if not await users.exists(services.db, principal.user_id):
+        raise Unauthorized(
+            "the account of this token no longer exists", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -139,18 +152,28 @@ async def parse_body(request: Request, model: type[BaseModel] | None, limit: int
     if model is None:
         return None
     raw = await read_limited(request, limit)
-    try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedJson("the request body is not valid JSON") from None
+    data = load_json(raw) if raw else None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors(include_url=False)
-        ]
-        raise Invalid("the request body is invalid", details=fields) from None
+        raise Invalid("the request body is invalid", details=_fields(exc)) from None
+
+
+def parse_query(request: Request, model: type[BaseModel] | None) -> Any:
+    """The query string as the operation's model: any bad value is a 422, never a 500."""
+    if model is None:
+        return None
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise Invalid("the query string is invalid", details=_fields(exc)) from None
+
+
+def _fields(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        for e in exc.errors(include_url=False)
+    ]
 
 
 def openapi_path(path: str) -> tuple[str, list[dict[str, Any]]]:

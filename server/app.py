@@ -9,9 +9,11 @@ from starlette.routing import BaseRoute, Route
 from server.api import Api
 from server.errors import EXCEPTION_HANDLERS
 from server.lifespan import lifespan
+from server.logs import redact_server_logs
 from server.metrics import Metrics, metrics_endpoint
 from server.middleware import RequestIdMiddleware
 from server.openapi import build_openapi
+from server.proxies import ClientAddressMiddleware, TrustedProxies
 from server.routes import ai, auth, exports, health, invitations, phases, projects, workflow
 from server.settings import Settings
 from server.ws import routes as ws
@@ -28,6 +30,7 @@ def rest_api() -> Api:
 
 def create_app(settings: Settings) -> Starlette:
     api = rest_api()
+    redact_server_logs()  # here too, for servers that skip configure_logging (tests, embedding)
     routes: list[BaseRoute] = [
         *health.ROUTES,
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -37,7 +40,11 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            # First, so the access log and the rate limits see the real client address.
+            Middleware(ClientAddressMiddleware, TrustedProxies(settings.trusted_proxy_networks)),
+            Middleware(RequestIdMiddleware),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan(settings, metrics),
     )

@@ -50,7 +50,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_idle_timeout_s,  # a silent client is dropped
         timeout_graceful_shutdown=10,
-        proxy_headers=True,
+        # uvicorn's own handling trusts 127.0.0.1 by default; server/proxies.py decides instead,
+        # from TRUSTED_PROXIES.
+        proxy_headers=False,
     )
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -37,22 +38,29 @@ def database_config(settings: Settings) -> DatabaseConfig:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Limiters:
+    login_email: RateLimiter
+    login_address: RateLimiter
+    register_address: RateLimiter
+
+
 @asynccontextmanager
-async def login_limiters(settings: Settings) -> AsyncIterator[tuple[RateLimiter, RateLimiter]]:
-    """Per email and per address; shared through Redis when it is configured."""
-    window = settings.login_rate_window_s
+async def rate_limiters(settings: Settings) -> AsyncIterator[Limiters]:
+    """Login per email and per address, registration per address; in Redis when configured."""
+    limits = (
+        (settings.login_rate_limit, settings.login_rate_window_s),
+        (settings.login_ip_rate_limit, settings.login_rate_window_s),
+        (settings.register_rate_limit, settings.register_rate_window_s),
+    )
     if not settings.redis_url:
-        yield (
-            MemoryRateLimiter(settings.login_rate_limit, window),
-            MemoryRateLimiter(settings.login_ip_rate_limit, window),
-        )
+        yield Limiters(*(MemoryRateLimiter(limit, window) for limit, window in limits))
         return
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5)
     try:
         prefix = settings.redis_prefix
-        yield (
-            RedisRateLimiter(client, prefix, settings.login_rate_limit, window),
-            RedisRateLimiter(client, prefix, settings.login_ip_rate_limit, window),
+        yield Limiters(
+            *(RedisRateLimiter(client, prefix, limit, window) for limit, window in limits)
         )
     finally:
         await client.aclose()
@@ -81,8 +89,7 @@ def _reader(stats: object, field: str) -> Callable[[], float]:
 async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(open_database(database_config(settings)))
-        limiters = await stack.enter_async_context(login_limiters(settings))
-        login_limiter, login_ip_limiter = limiters
+        limiters = await stack.enter_async_context(rate_limiters(settings))
         services = Services(
             settings=settings,
             db=db,
@@ -92,8 +99,9 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             access_tokens=AccessTokens(
                 settings.secret, settings.jwt_algorithm, settings.access_token_ttl_s
             ),
-            login_limiter=login_limiter,
-            login_ip_limiter=login_ip_limiter,
+            login_limiter=limiters.login_email,
+            login_ip_limiter=limiters.login_address,
+            register_limiter=limiters.register_address,
             metrics=metrics,
         )
         watcher = ContentWatcher(

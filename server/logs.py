@@ -1,9 +1,10 @@
-"""JSON logs, each line carrying the request id of the request that wrote it."""
+"""JSON logs, each line carrying the request id of the request that wrote it, and no secrets."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
@@ -17,6 +18,42 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# Secrets that travel in URLs: access tokens in websocket query strings (browsers can't set
+# headers there) and invitation tokens in the accept route's path.
+_SECRETS = (
+    (re.compile(r"([?&](?:access_|refresh_)?token=)[^&#\s\"']*", re.IGNORECASE), r"\1<redacted>"),
+    (re.compile(r"(/api/invitations/)[^/?#\s\"']+"), r"\1<redacted>"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record whose message holds a URL secret (uvicorn logs websocket URLs whole)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a broken format string: logging reports it, we have nothing to add
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def redact_server_logs() -> None:
+    """Filter uvicorn's loggers (idempotent): they log request targets with query strings."""
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -26,6 +63,7 @@ def configure_logging(level: str) -> None:
         )
     )
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RedactSecrets())  # any other logger that prints a URL
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -33,3 +71,4 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request
+    redact_server_logs()

@@ -9,7 +9,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.logs import request_id
+from server.logs import redact, request_id
 
 log = logging.getLogger("ua.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -43,7 +43,7 @@ class RequestIdMiddleware:
             log.info(
                 "%s %s %s",
                 scope.get("method", "WS"),
-                scope["path"],
+                redact(scope["path"]),  # the invitation route carries its token in the path
                 status,
                 extra={"status": status, "ms": round((time.perf_counter() - started) * 1000, 1)},
             )

@@ -39,17 +39,34 @@ def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _query_params(model: type[BaseModel] | None) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _content(op: Operation, defs: dict[str, Any]) -> dict[str, Any]:
+    if op.response is bytes:  # a file: its type depends on what was asked for
+        return {op.media_type or "*/*": {"schema": {"type": "string", "format": "binary"}}}
+    if op.media_type is not None:
+        return {op.media_type: {"schema": {"type": "string"}}}
+    return {"application/json": {"schema": _schema(op.response, defs)}}
+
+
 def _operation(op: Operation, defs: dict[str, Any]) -> dict[str, Any]:
     _, params = openapi_path(op.path)
+    params += _query_params(op.query)
     responses: dict[str, Any] = {}
     if op.response is None:
         code = "204" if op.status == 200 else str(op.status)
         responses[code] = {"description": "no content"}
     else:
-        responses[str(op.status)] = {
-            "description": "success",
-            "content": {"application/json": {"schema": _schema(op.response, defs)}},
-        }
+        responses[str(op.status)] = {"description": "success", "content": _content(op, defs)}
     responses["default"] = {
         "description": "error",
         "content": {"application/json": {"schema": _ERROR}},

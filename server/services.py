@@ -28,6 +28,7 @@ class Services:
     access_tokens: AccessTokens
     login_limiter: RateLimiter
     login_ip_limiter: RateLimiter
+    register_limiter: RateLimiter
     metrics: Metrics
     rooms: RoomManager | None = None
     tasks: Tasks | None = None

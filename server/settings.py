@@ -7,8 +7,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from server.proxies import Network, parse_networks
 
 
 class SettingsError(Exception):
@@ -85,6 +87,20 @@ class Settings(BaseSettings):
     tasks_in_process: bool = False  # with REDIS_URL: True runs tasks here instead of `ua worker`
     task_concurrency: int = Field(default=4, ge=1)
 
+    # -- Hardening: per-user quotas ----------------------------------------------------------
+    # Counted in the database, so every node shares them; past one: 429 with Retry-After.
+    ai_max_active_per_user: int = Field(default=3, ge=1)  # generations streaming at once
+    export_max_pending_per_user: int = Field(default=5, ge=1)  # exports queued or running
+    export_max_pending_per_project: int = Field(default=10, ge=1)  # the same, per project
+
+    # -- Hardening: forwarded headers and registration ------------------------------------
+    # TRUSTED_PROXIES: comma-separated IPs/CIDRs of the reverse proxies in front of us. Only a
+    # peer in this list may set the client address (X-Forwarded-For) and scheme; empty (the
+    # default) trusts nobody, so no client can pick its own address for the rate limits.
+    trusted_proxies: str = ""
+    register_rate_limit: int = Field(default=10, ge=1)  # registrations per address per window
+    register_rate_window_s: int = Field(default=600, ge=1)
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":
@@ -99,6 +115,16 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"ENV=production requires {', '.join(missing)}")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        parse_networks(value)  # fail at start-up, not on the first forwarded request
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def chat_configured(self) -> bool:

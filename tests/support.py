@@ -67,6 +67,7 @@ def settings_for(dsn: str, data_dir: Path, **overrides: Any) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
         "login_ip_rate_limit": 100_000,
+        "register_rate_limit": 100_000,  # every test registers from 127.0.0.1
         "jwt_secret": "test-secret-" + "x" * 40,
         "room_idle_unload_s": 0.5,
         "status_debounce_s": 0.2,
@@ -111,6 +112,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
         ws_max_size=settings.ws_max_message_bytes,
         ws_ping_interval=None,
         ws_per_message_deflate=False,
+        proxy_headers=False,  # as `ua serve`: the app reads forwarded headers (server/proxies.py)
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -272,6 +274,7 @@ async def ua_process(
         "ARGON2_TIME_COST": "1",
         "JWT_SECRET": "process-secret-" + "x" * 32,
         "ROOM_IDLE_UNLOAD_S": "2",
+        "REGISTER_RATE_LIMIT": "100000",
         **env,
     }
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115, ASYNC230

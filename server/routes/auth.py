@@ -10,7 +10,8 @@ from pydantic import BaseModel, EmailStr, Field
 from server.api import Api, Call
 from server.auth.passwords import MAX_LENGTH, password_problems
 from server.auth.tokens import hash_token, new_opaque_token
-from server.errors import Conflict, Invalid, TooManyRequests, Unauthorized
+from server.errors import Invalid, TooManyRequests, Unauthorized
+from server.proxies import client_address
 from server.services import Services
 from storage.errors import Conflict as StorageConflict
 from storage.repos import tokens, users
@@ -68,19 +69,30 @@ def user_out(user: users.User) -> UserOut:
     auth=False,
 )
 async def register(call: Call) -> UserOut:
-    """Create an account."""
+    """Create an account; an email that has one answers alike, so nobody can probe for it."""
     body: RegisterIn = call.body
+    address = client_address(call.request)
+    _refuse_if(await call.services.register_limiter.hit(f"register:ip:{address}"), "registrations")
     problems = password_problems(body.password, body.email)
     if problems:
         details = [{"field": "password", "message": p} for p in problems]
         raise Invalid("the password is too weak", details=details)
+    # Hashed either way, so both answers take the same time.
     password_hash = await call.services.hasher.hash(body.password)
     try:
         user = await users.create_user(
             call.services.db, body.email, body.display_name, password_hash
         )
     except StorageConflict:
-        raise Conflict("an account with this email exists") from None
+        # Nothing is created and the real account stays hidden: the same 201 with a fresh id
+        # that no account has (signing in with it fails like any wrong password).
+        return UserOut(
+            id=uuid.uuid4(),
+            email=body.email,
+            display_name=body.display_name,
+            role="user",
+            created_at=datetime.now(UTC),
+        )
     return user_out(user)
 
 
@@ -99,16 +111,20 @@ async def issue_tokens(
     )
 
 
-async def _check_login_rate(call: Call, email: str) -> None:
-    client = call.request.client.host if call.request.client else "unknown"
-    services = call.services
-    wait = max(
-        await services.login_limiter.hit(f"login:email:{email.lower()}"),
-        await services.login_ip_limiter.hit(f"login:ip:{client}"),
-    )
+def _refuse_if(wait: float, what: str) -> None:
     if wait > 0:
         retry = str(max(1, round(wait)))
-        raise TooManyRequests("too many login attempts", headers={"Retry-After": retry})
+        raise TooManyRequests(f"too many {what}", headers={"Retry-After": retry})
+
+
+async def _check_login_rate(call: Call, email: str) -> None:
+    services = call.services
+    address = client_address(call.request)
+    wait = max(
+        await services.login_limiter.hit(f"login:email:{email.lower()}"),
+        await services.login_ip_limiter.hit(f"login:ip:{address}"),
+    )
+    _refuse_if(wait, "login attempts")
 
 
 @api.op("POST", "/api/auth/login", tag="auth", body=LoginIn, response=TokensOut, auth=False)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from collab.types import PHASE_COUNT, DocumentName
 from server.access import Role, require_role
 from server.api import Api, Call
 from server.errors import Conflict
@@ -121,9 +125,17 @@ async def delete_project(call: Call) -> None:
     """Delete a project and everything in it (owner only)."""
     project_id = call.path("project_id")
     await require_role(call.services.db, project_id, call.user_id, "owner")
-    await projects.delete_project(call.services.db, project_id)
+    documents = [str(DocumentName(project_id, n)) for n in (*range(1, PHASE_COUNT + 1), None)]
+    files = await projects.delete_project(call.services.db, project_id, documents)
     if call.services.rooms is not None:
         call.services.rooms.membership_changed(project_id, None, None)
+    await asyncio.to_thread(_remove_files, call.services.settings.export_dir, files)
+
+
+def _remove_files(directory: Path, names: list[str]) -> None:
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (directory / Path(name).name).unlink()  # .name: only ever inside EXPORT_DIR
 
 
 @api.op("GET", "/api/projects/{project_id:uuid}/members", tag="members", response=list[MemberOut])

@@ -152,6 +152,7 @@ async def restore(call: Call) -> VersionOut:
     f"{PHASE}/versions/{{a:uuid}}/diff/{{b:uuid}}",
     tag="versions",
     response=str,
+    media_type="text/x-diff",
 )
 async def diff_versions(call: Call) -> Response:
     """A unified text diff of two versions' markdown."""

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from storage.sql import Db
+
 Merge = Callable[[list[bytes]], bytes]
 
 
@@ -95,3 +97,10 @@ class PostgresUpdateLog:
                 "DELETE FROM document_updates WHERE document = $1 AND id <= $2", document, last
             )
         return len(rows)
+
+
+async def delete_documents(db: Db, documents: Sequence[str]) -> None:
+    """Forget documents entirely: their log and their snapshot (a deleted project's)."""
+    names = list(documents)
+    await db.execute("DELETE FROM document_updates WHERE document = ANY($1::text[])", names)
+    await db.execute("DELETE FROM document_snapshots WHERE document = ANY($1::text[])", names)

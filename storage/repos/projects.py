@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from storage.errors import Conflict, NotFound
+from storage.repos.documents import delete_documents
 from storage.sql import Conn, Db
 
 
@@ -121,8 +122,21 @@ async def update_project(
     return _project(row)
 
 
-async def delete_project(db: asyncpg.Pool, project_id: uuid.UUID) -> None:
-    await db.execute("DELETE FROM projects WHERE id = $1", project_id)
+async def delete_project(
+    db: asyncpg.Pool, project_id: uuid.UUID, documents: Sequence[str]
+) -> list[str]:
+    """Delete a project, its rows (by cascade) and its `documents`, in one transaction.
+
+    Returns the names of its export files, which only the caller can remove.
+    """
+    async with db.acquire() as conn, conn.transaction():
+        files = await conn.fetch(
+            "SELECT file_name FROM exports WHERE project_id = $1 AND file_name IS NOT NULL",
+            project_id,
+        )
+        await delete_documents(conn, documents)
+        await conn.execute("DELETE FROM projects WHERE id = $1", project_id)
+    return [row["file_name"] for row in files]
 
 
 async def member_role(db: asyncpg.Pool, project_id: uuid.UUID, user_id: uuid.UUID) -> str | None:

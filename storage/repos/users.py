@@ -58,6 +58,11 @@ async def get_user(db: asyncpg.Pool, user_id: uuid.UUID) -> User:
     return _user(row)
 
 
+async def exists(db: asyncpg.Pool, user_id: uuid.UUID) -> bool:
+    found: bool = await db.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
+    return found
+
+
 async def set_password_hash(db: asyncpg.Pool, user_id: uuid.UUID, password_hash: str) -> None:
     await db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
