@@ -21,12 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from pycrdt import Doc
 
 from collab.errors import CollabError
-from collab.room import NeedsResync, RoomLimits
+from collab.room import NeedsResync
 from tests.hostile import CORPUS, corpus, crafted, mutate, tiptap_edits
 from tests.rooms import content_of, harness, phase
 
@@ -66,13 +67,13 @@ def save(cases: list[dict[str, object]]) -> None:
     CORPUS.write_text(json.dumps(data, indent=1) + "\n")
 
 
-async def fuzz_room(seconds: float, seed: int, progress: Path) -> int:
-    """Drive one room; after every step its replica equals the reference. Returns steps."""
+async def fuzz_room(seconds: float, seed: int, progress: Path) -> Counter[str]:
+    """Drive one room; after every step its replica equals the reference. Returns outcomes."""
     rng = random.Random(seed)
     base = tiptap_edits(seed % 7)
     hostile = list(crafted().values()) + [case.update for case in corpus()]
-    steps = 0
-    async with harness(RoomLimits(settle_s=3600, idle_unload_s=3600)) as h:
+    outcomes: Counter[str] = Counter()
+    async with harness() as h:
         reference: Doc[object] = Doc()
         room = await h.manager.get(phase())
         peer, _ = h.peer()
@@ -83,20 +84,23 @@ async def fuzz_room(seconds: float, seed: int, progress: Path) -> int:
             progress.write_bytes(update)  # noqa: ASYNC240  (a crash must find it on disk)
             try:
                 room.apply_from_peer(peer, update)
-            except (CollabError, NeedsResync):
-                pass
+            except CollabError:
+                outcomes["refused"] += 1
+            except NeedsResync:
+                outcomes["deferred (resync)"] += 1
             else:
+                outcomes["accepted"] += 1
                 reference.apply_update(update)
             if room.damaged:  # dropped: its peers reconnect to a replica read from the log
+                outcomes["replica reloaded"] += 1
                 room = await h.manager.get(phase())  # commits the journal, then reads
                 peer, _ = h.peer()
                 room.join(peer)
             if content_of(room.doc) != content_of(reference):
                 raise AssertionError(f"replica differs from the reference after {update.hex()}")
-            steps += 1
-            if steps % 200 == 0:
+            if sum(outcomes.values()) % 200 == 0:
                 await asyncio.sleep(0)  # let the journal commit
-    return steps
+    return outcomes
 
 
 def _pick(rng: random.Random, base: list[bytes], hostile: list[bytes]) -> bytes:
@@ -148,8 +152,9 @@ def main() -> None:
             save(cases)
         return
     if args.worker is not None:
-        steps = asyncio.run(fuzz_room(args.seconds, args.worker, args.progress))
-        print(f"worker {args.worker}: {steps} updates, no crash, replica == reference")
+        outcomes = asyncio.run(fuzz_room(args.seconds, args.worker, args.progress))
+        tally = ", ".join(f"{count} {what}" for what, count in outcomes.most_common())
+        print(f"worker {args.worker}: no crash, replica == reference; {tally}")
         return
     print(f"seed {args.seed}")
     sys.exit(supervise(args.seconds, args.workers, args.seed))
