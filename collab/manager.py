@@ -16,6 +16,7 @@ from pycrdt import Doc
 
 from collab.errors import Forbidden
 from collab.journal import Journal
+from collab.peer import Connection
 from collab.persistence import UpdateLog
 from collab.pubsub import PubSub
 from collab.room import AWARENESS, UPDATE, ReplicaDamaged, Room, RoomLimits, integrate
@@ -228,8 +229,10 @@ class RoomManager:
         while True:
             await asyncio.sleep(interval_s)
             now = time.monotonic()
+            kept_alive: set[Connection] = set()
             for key, room in list(self._rooms.items()):
                 room.expire_awareness(now, self._limits.awareness_timeout_s)
+                room.keep_alive(now, kept_alive)
                 idle = room.idle_since
                 if idle is not None and now - idle >= self._limits.idle_unload_s:
                     await self._unload(key)

@@ -59,6 +59,7 @@ class Connection:
         self._count = 0
         self.closed = asyncio.Event()
         self.close_error: CollabError | None = None
+        self.last_sent = time.monotonic()  # for keep-alives: browsers see no websocket pings
 
     def offer(self, frame: bytes, *, reply: bool = False) -> int:
         """Queue a frame; return its sequence number (compare with `sent`)."""
@@ -128,6 +129,7 @@ class Connection:
                     frame, reply = item
                     await self.socket.send_bytes(frame)
                     self.sent += 1
+                    self.last_sent = time.monotonic()
                     if not reply:
                         self._bytes -= len(frame)
         except (OSError, RuntimeError, TimeoutError) as exc:

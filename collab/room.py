@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pycrdt
-from pycrdt import Doc
+from pycrdt import Doc, Snapshot
 
 from collab.errors import (
     AwarenessTooLarge,
@@ -26,9 +26,15 @@ from collab.errors import (
     RoomReset,
 )
 from collab.journal import Journal
-from collab.peer import Peer
+from collab.peer import Connection, Peer
 from collab.protocol.awareness import AwarenessRegistry, decode_awareness
-from collab.protocol.update import check_state_vector, check_update, read_state_vector
+from collab.protocol.update import (
+    check_state_vector,
+    check_update,
+    contains,
+    read_delete_set,
+    read_state_vector,
+)
 from collab.protocol.ywire import AwarenessMessage, SyncStep1, SyncStep2, Update
 from collab.pubsub import PubSub
 
@@ -36,6 +42,7 @@ log = logging.getLogger(__name__)
 
 UPDATE, AWARENESS = b"u", b"a"  # first byte of what a room publishes
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
+NO_AWARENESS = b"\x00"  # an awareness update of no clients: a message that changes nothing
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 
@@ -48,6 +55,7 @@ class RoomLimits:
     awareness_timeout_s: float = 30.0
     awareness_clients_per_peer: int = 8  # a Yjs client announces one; tabs may share a socket
     awareness_bytes_per_peer: int = 64 * 1024  # one awareness message of one peer
+    keepalive_s: float = 15.0  # the longest a peer goes without an application message
 
 
 def integrate(doc: Doc[Any], update: bytes) -> None:
@@ -99,6 +107,11 @@ class Room:
         self._size = size
         self._on_damage = on_damage
         self.damaged = False  # the replica failed an update: it is being dropped
+        # What each transaction really changed (yrs calls back only when it changed
+        # something): how a reconnect's sync, which repeats what the replica has, is told
+        # apart from an edit.
+        self._changes: list[bytes] = []
+        doc.observe(lambda event: self._changes.append(event.update))
         self.idle_since: float | None = None
         self.log_position = 0  # the last log row this replica is known to contain
         self._pending: list[tuple[bytes, Peer | None, bool]] = []  # updates of this loop turn
@@ -156,12 +169,13 @@ class Room:
             raise RoomReset() from None
 
     def apply_from_peer(self, peer: Peer, update: bytes) -> asyncio.Future[None] | None:
-        """Validate and apply a peer's update; return the future of its commit (None if empty).
+        """Validate and apply a peer's update; return the future of its commit, or None when
+        it changed nothing (a reconnect's sync repeats the client's whole delete set): that
+        is no content change, and nothing to store or relay.
 
-        Every update that applies is stored and relayed, even one that leaves the state
-        vector as it was: a deletion does, and so does an update whose dependencies have not
-        arrived yet (Yjs keeps it pending until they do). One that does not integrate cleanly
-        is never stored nor relayed; if yrs failed half way, the replica is dropped.
+        A change is judged by what yrs integrated, not by the state vector: a deletion leaves
+        that as it was. An update that does not integrate cleanly is never stored nor
+        relayed; if yrs failed half way, the replica is dropped.
         """
         self._check_intact()
         if peer.read_only or self.read_only:
@@ -177,14 +191,31 @@ class Room:
         if needs.missing(read_state_vector(self.doc.get_state())):
             self._request_resync(peer)
             raise NeedsResync()
-        self._apply(update, peer)
+        if not self._apply(update, peer):
+            return None
         if self.on_change is not None:
             self.on_change(self, peer)
         self._queue(update, peer, publish=True)
         return self._journal.submit(self.name, update)
 
+    def holds(self, update: bytes) -> bool:
+        """Whether the replica already has everything `update` carries (what a read-only
+        peer is told as "saved"): its structs within the state vector, its deletions done."""
+        try:
+            needs = check_update(update)
+        except ProtocolError:
+            return False
+        state = read_state_vector(self.doc.get_state())
+        if any(end > state.get(client, 0) for client, (_, end) in needs.has.items()):
+            return False
+        if not needs.deletes:
+            return True
+        return contains(read_delete_set(Snapshot.from_doc(self.doc).encode()), needs.deletes)
+
     def apply_remote(self, update: bytes) -> None:
-        """An update another node accepted (and journaled); idempotent, so always relayed."""
+        """An update another node accepted (and journaled); relayed even when it changed
+        nothing here: it may be pending here, and at the clients too until its dependencies
+        come."""
         if self.damaged:
             return
         try:
@@ -199,9 +230,8 @@ class Room:
     ) -> asyncio.Future[None] | None:
         """Make a change as the server: a CRDT operation on the live replica, like any edit."""
         self._check_intact()
-        updates: list[bytes] = []
+        self._changes.clear()
         failure: Exception | None = None
-        subscription = self.doc.observe(lambda event: updates.append(event.update))
         try:
             with self.doc.transaction(origin=origin):
                 change(self.doc)
@@ -212,9 +242,7 @@ class Room:
         except BaseException as exc:
             self._damage(f"a server change: {type(exc).__name__}: {exc}", None)
             raise RoomReset() from None
-        finally:
-            self.doc.unobserve(subscription)
-        committed = self._record(updates, origin)
+        committed = self._record(list(self._changes), origin)
         if failure is not None:
             raise failure
         return committed
@@ -235,7 +263,9 @@ class Room:
                 peer.encode(SyncStep1(self.doc.get_state())), reply=True
             )
 
-    def _apply(self, update: bytes, sender: Peer | None) -> None:
+    def _apply(self, update: bytes, sender: Peer | None) -> bool:
+        """Integrate an update; return whether it changed the replica."""
+        self._changes.clear()
         try:
             integrate(self.doc, update)
         except ValueError as exc:  # yrs cannot decode it: nothing was touched
@@ -243,7 +273,10 @@ class Room:
         except ReplicaDamaged as exc:
             self._damage(str(exc), sender)
             raise InvalidUpdate("the update does not integrate") from None
+        if not self._changes:
+            return False
         self._size += len(update)
+        return True
 
     def _check_intact(self) -> None:
         if self.damaged:
@@ -298,6 +331,19 @@ class Room:
         removal = self.awareness.remove(gone) if gone else None
         if removal is not None:
             self._fan_out(AwarenessMessage(removal), None)
+
+    def keep_alive(self, now: float, sent: set[Connection]) -> None:
+        """Send an empty awareness update to peers that heard nothing for `keepalive_s`.
+
+        Providers drop a socket that received no message for 30 s, and a lone editor hears
+        nothing from anyone; protocol-level pings are invisible to browser JavaScript.
+        `sent` holds the connections already served this round (one socket, many rooms).
+        """
+        for peer in self.peers:
+            quiet = now - peer.connection.last_sent >= self._limits.keepalive_s
+            if quiet and peer.connection not in sent:
+                sent.add(peer.connection)
+                peer.offer(peer.encode(AwarenessMessage(NO_AWARENESS)))
 
     def awareness_snapshot(self) -> bytes | None:
         return self.awareness.snapshot()

@@ -24,6 +24,7 @@ def room_limits(settings: Settings) -> RoomLimits:
         compaction_threshold=settings.compaction_threshold,
         awareness_clients_per_peer=settings.ws_awareness_clients_per_peer,
         awareness_bytes_per_peer=settings.ws_awareness_bytes,
+        keepalive_s=settings.ws_keepalive_s,
     )
 
 

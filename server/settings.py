@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     ws_awareness_clients_per_peer: int = Field(default=8, ge=1)
     ws_awareness_bytes: int = Field(default=64 * 1024, ge=256)
     ws_preauth_messages: int = Field(default=256, ge=1)
+    ws_keepalive_s: float = Field(default=15.0, gt=0)
     room_idle_unload_s: float = Field(default=30.0, ge=0)
     journal_max_batch: int = Field(default=512, ge=1)
     compaction_threshold: int = Field(default=500, ge=2)

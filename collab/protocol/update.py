@@ -149,6 +149,7 @@ class Needs:
     has: dict[int, tuple[int, int]] = field(default_factory=dict)
     refs: dict[int, int] = field(default_factory=dict)
     gaps: bool = False  # it holds Skip structs: a merge of updates that were not contiguous
+    deletes: list[tuple[int, int, int]] = field(default_factory=list)  # (client, clock, len)
 
     def refer(self, client: int, clock: int) -> None:
         if clock >= self.refs.get(client, 0):
@@ -230,6 +231,7 @@ def _delete_set(decoder: Decoder, needs: Needs) -> None:
                 raise ProtocolError("deleted range overflows 32 bits")
             if length:
                 needs.refer(client, clock + length - 1)
+                needs.deletes.append((client, clock, length))
 
 
 def check_update(update: bytes) -> Needs:
@@ -259,3 +261,36 @@ def read_state_vector(state_vector: bytes) -> dict[int, int]:
 def check_state_vector(state_vector: bytes) -> None:
     """Raise ``ProtocolError`` unless ``state_vector`` is a well-formed state vector."""
     read_state_vector(state_vector)
+
+
+DeleteSet = dict[int, list[tuple[int, int]]]  # client -> sorted (start, end) clock ranges
+
+
+def read_delete_set(snapshot: bytes) -> DeleteSet:
+    """The delete set at the front of a v1 snapshot (``Y.encodeSnapshot``: delete set, then
+    state vector). Raises ``ProtocolError`` if malformed."""
+    decoder = Decoder(snapshot)
+    deleted: DeleteSet = {}
+    for _ in range(_count(decoder, 2)):
+        client = _client(decoder)
+        ranges = deleted.setdefault(client, [])
+        for _ in range(_count(decoder, 2)):
+            clock = _u32(decoder)
+            ranges.append((clock, clock + _u32(decoder)))
+    for ranges in deleted.values():
+        ranges.sort()
+    return deleted
+
+
+def contains(deleted: DeleteSet, deletes: list[tuple[int, int, int]]) -> bool:
+    """Whether every (client, clock, length) range is covered by ``deleted``."""
+    for client, clock, length in deletes:
+        start, end = clock, clock + length
+        for low, high in deleted.get(client, ()):
+            if low <= start < high:
+                start = high  # covered up to here; adjacent ranges may go on
+            if start >= end:
+                break
+        if start < end:
+            return False
+    return True

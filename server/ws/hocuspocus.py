@@ -111,8 +111,8 @@ class Session:
         self.conn.offer(ack)
 
     def _apply(self, frame: hp.HFrame, room: Room, peer: Peer, update: bytes) -> None:
-        if peer.read_only:
-            self._acknowledge(frame, False)
+        if peer.read_only:  # "saved" when it holds nothing new, as the reference server says
+            self._acknowledge(frame, room.holds(update))
             return
         try:
             committed = room.apply_from_peer(peer, update)

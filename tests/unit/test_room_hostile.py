@@ -128,10 +128,11 @@ async def test_the_outbox_is_bounded_in_bytes() -> None:
             room.apply_from_peer(editor, update)
             await asyncio.sleep(0)  # one frame per loop turn
         assert slow.connection.close_error is None
+        source: Doc[object] = Doc(client_id=77)
         for i in range(100):
-            text = Doc(client_id=77)
-            text.get("ai", type=Map)["k"] = "x" * 100 + str(i)
-            room.apply_from_peer(editor, text.get_update())
+            before = source.get_state()
+            source.get("ai", type=Map)["k"] = "x" * 100 + str(i)
+            room.apply_from_peer(editor, source.get_update(before))
             await asyncio.sleep(0)
         assert slow.connection.close_error is not None
         assert slow.connection.close_error.close_code == 1013
