@@ -44,6 +44,7 @@ class Connection:
         outbox_bytes: int,
         send_timeout_s: float,
         rate_per_s: int,
+        gone: tuple[type[Exception], ...] = (),
     ) -> None:
         self.socket = socket
         self.id = uuid.uuid4().hex[:12]
@@ -54,6 +55,9 @@ class Connection:
         self.queued = 0  # frames accepted so far
         self.sent = 0  # frames handed to the socket so far
         self._send_timeout = send_timeout_s
+        # What the socket raises when the client went away mid-send: a normal end, not an
+        # error (the web framework's own disconnect exception, handed in by the server).
+        self._gone: tuple[type[Exception], ...] = (OSError, RuntimeError, TimeoutError, *gone)
         self._rate = rate_per_s
         self._window = 0
         self._count = 0
@@ -132,7 +136,7 @@ class Connection:
                     self.last_sent = time.monotonic()
                     if not reply:
                         self._bytes -= len(frame)
-        except (OSError, RuntimeError, TimeoutError) as exc:
+        except self._gone as exc:
             # The socket went away under us (or stalled): nothing more to send.
             log.debug("connection %s writer stopped: %r", self.id, exc)
         finally:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
 
@@ -37,11 +38,16 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         # each other's edits until the next load.
         print("--workers > 1 needs REDIS_URL so the workers share rooms", file=sys.stderr)
         return 2
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    # The flags win over the settings in every worker process too, which build their app
+    # (and log where they listen) from the environment.
+    os.environ.update(HOST=host, PORT=str(port))
     uvicorn.run(
         "server.cli:app_factory",
         factory=True,
-        host=args.host or settings.host,
-        port=settings.port if args.port is None else args.port,
+        host=host,
+        port=port,
         workers=args.workers,
         log_config=None,
         ws_max_size=settings.ws_max_message_bytes,

@@ -7,11 +7,14 @@ import re
 import time
 import uuid
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.errors import error_body
 from server.logs import redact, request_id
 
 log = logging.getLogger("ua.access")
+errors = logging.getLogger("server.errors")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -39,6 +42,13 @@ class RequestIdMiddleware:
         try:
             # Websocket frames are the hot path: don't wrap every send of a socket.
             await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
+        except Exception:
+            if scope["type"] != "http" or status:
+                raise  # a response has begun: nothing else can be sent
+            # Answered here, inside the request id: logged with it, and the 500 carries it.
+            errors.exception("unhandled error")
+            body = error_body("internal_error", "internal server error")
+            await JSONResponse(body, 500)(scope, receive, send_with_id)
         finally:
             log.info(
                 "%s %s %s",

@@ -25,6 +25,7 @@ def new_connection(ws: WebSocket, settings: Settings) -> Connection:
         outbox_bytes=settings.ws_outbox_bytes,
         send_timeout_s=settings.ws_idle_timeout_s,
         rate_per_s=settings.ws_rate_limit_per_s,
+        gone=(WebSocketDisconnect,),
     )
 
 

@@ -63,6 +63,7 @@ async def test_ua_serve_journey(tmp_path: Path) -> None:
         assert proc.returncode in (0, -signal.SIGTERM), stderr.decode()[-2000:]
         assert b"Application shutdown complete" in stderr
         assert b'"request_id"' in stderr
+        assert f"ready on 127.0.0.1:{port}".encode() in stderr  # the flag, not the setting
 
 
 def test_production_requires_secrets(tmp_path: Path) -> None:
