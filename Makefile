@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 INTEROP := tests/interop
+BROWSER := tests/browser
 
-.PHONY: run test test-unit lint fmt typecheck bench install install-test interop-deps clean
+.PHONY: run test test-unit lint fmt typecheck bench install install-test interop-deps browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +29,16 @@ interop-deps:
 	@if [ -f $(INTEROP)/package-lock.json ]; then \
 		npm ci --prefix $(INTEROP) --no-audit --no-fund --loglevel=error; fi
 
+# The Tiptap page of tests/browser: pinned packages, bundled with esbuild into dist/.
+browser-deps:
+	@if [ -f $(BROWSER)/package-lock.json ]; then \
+		npm ci --prefix $(BROWSER) --no-audit --no-fund --loglevel=error && \
+		npm run --prefix $(BROWSER) --silent build; fi
+
 run: $(STAMP)
 	$(BIN)/ua serve
 
-test: $(TEST_STAMP) interop-deps
+test: $(TEST_STAMP) interop-deps browser-deps
 	$(BIN)/pytest
 
 test-unit: $(TEST_STAMP)
@@ -52,4 +59,4 @@ bench: $(TEST_STAMP) interop-deps
 	$(BIN)/python -m bench.smoke
 
 clean:
-	rm -rf $(VENV) $(INTEROP)/node_modules
+	rm -rf $(VENV) $(INTEROP)/node_modules $(BROWSER)/node_modules $(BROWSER)/dist
