@@ -2,6 +2,7 @@
 
 AiError
 ├── ProviderUnavailable    no model configured: 503, names the env vars to set
+├── QuotaExceeded          the user already has as many generations streaming as allowed (429)
 ├── ProviderError          the upstream answered an error or could not be reached (502);
 │                          carries the upstream status (None without a response) and message
 ├── ProviderTimeout        no answer, or no next token, within the timeout (504)
@@ -33,6 +34,18 @@ class ProviderUnavailable(AiError):
         hint = "set " + ", ".join(CONFIG_ENV_VARS)
         super().__init__(f"{detail or self.reason}; {hint}")
         self.env_vars = CONFIG_ENV_VARS
+
+
+class QuotaExceeded(AiError):
+    http_status = 429
+    reason = "too many generations running"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"you have {limit} generations running, the most allowed at once;"
+            " wait for one to finish or cancel one"
+        )
+        self.limit = limit
 
 
 class ProviderError(AiError):

@@ -1,7 +1,8 @@
 """Running generations: start (one per phase), stream into the room, cancel, finish.
 
 A generation runs on the node that started it; cancel requests reach that node through the
-room manager's control channel, so any editor on any node can stop it.
+room manager's control channel, so any editor on any node can stop it. Each user has at most
+`max_active_per_user` generations streaming at once, over every project and node.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ai.errors import AiError, ProviderUnavailable
+from ai.errors import AiError, ProviderUnavailable, QuotaExceeded
+from ai.meta import show_quietly
 from ai.prompts import PhaseBrief, build_messages
 from ai.providers import ChatMessage, ChatProvider
 from ai.rag.index import RagIndex
@@ -55,6 +57,7 @@ class Generations:
         group: asyncio.TaskGroup,
         top_k: int = 6,
         heartbeat_s: float = 2.0,
+        max_active_per_user: int = 3,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self._db = db
@@ -64,6 +67,7 @@ class Generations:
         self._group = group
         self._top_k = top_k
         self._heartbeat = heartbeat_s
+        self._max_active = max_active_per_user
         self._on_outcome = on_outcome
         self.runs: dict[uuid.UUID, Run] = {}
         rooms.on_control(CANCEL, self._cancel_message)
@@ -71,7 +75,11 @@ class Generations:
     async def start(self, request: Request) -> Run:
         if self.chat is None:
             raise ProviderUnavailable()
-        await repo.fail_abandoned(self._db, self._heartbeat * 10)
+        for abandoned in await repo.fail_abandoned(self._db, self._heartbeat * 10):
+            await show_quietly(self._rooms, abandoned)
+        # Before retrieval (an embedding request): a user at the limit costs one count.
+        if await repo.active_for(self._db, request.user_id) >= self._max_active:
+            raise QuotaExceeded(self._max_active)
         query = f"{request.phase.title}. {request.phase.guidance} {request.instructions}"
         try:
             hits = await self._index.search(
@@ -93,7 +101,11 @@ class Generations:
             temperature=request.temperature,
             max_tokens=request.max_tokens,
             started_by=request.user_id,
+            max_active=self._max_active,
         )
+        if record is None:  # another request of this user won the last slot meanwhile
+            raise QuotaExceeded(self._max_active)
+        await show_quietly(self._rooms, record)  # before the run starts, so before its end
         room = await self._rooms.get(DocumentName(request.project_id, request.phase.number))
         run = Run(record.id, request.project_id, request.phase.number, LiveText(room, record.id))
         run.live.start(model=self.chat.model, started_by=str(request.user_id))
@@ -145,6 +157,8 @@ class Generations:
             )
             status = record.status if record else outcome.status
             run.live.finish(status, outcome.error if status != "done" else None)
+            if record is not None:
+                await show_quietly(self._rooms, record)
             if record is not None and status == "done":
                 await self._save_draft(record)
         except Exception:
@@ -178,7 +192,9 @@ class Generations:
         record = await repo.get(self._db, project_id, generation_id)
         if record.status == "streaming" and not self.cancel_here(generation_id):
             self._rooms.send_control(CANCEL, {"id": str(generation_id)})
-            await repo.cancel(self._db, generation_id)
+            cancelled = await repo.cancel(self._db, generation_id)
+            if cancelled is not None:  # shown here too: the node running it may be gone
+                await show_quietly(self._rooms, cancelled)
         return await repo.get(self._db, project_id, generation_id)
 
     def _cancel_message(self, message: dict[str, object]) -> None:
@@ -199,11 +215,18 @@ async def open_generations(
     rooms: RoomManager,
     chat: ChatProvider | None,
     index: RagIndex,
+    max_active_per_user: int = 3,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> AsyncIterator[Generations]:
     async with asyncio.TaskGroup() as group:
         generations = Generations(
-            db=db, rooms=rooms, chat=chat, index=index, group=group, on_outcome=on_outcome
+            db=db,
+            rooms=rooms,
+            chat=chat,
+            index=index,
+            group=group,
+            max_active_per_user=max_active_per_user,
+            on_outcome=on_outcome,
         )
         try:
             yield generations

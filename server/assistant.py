@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -14,10 +15,8 @@ from ai.generations import Generations, open_generations
 from ai.providers import ChatProvider, EmbeddingProvider
 from ai.rag.index import RagIndex
 from ai.streaming import Outcome
-from collab.content import prosemirror_to_text
 from collab.manager import RoomManager
-from collab.types import DocumentName
-from server.documents import content_json
+from server.documents import read_phase
 from server.metrics import Metrics
 from server.settings import Settings
 
@@ -63,11 +62,6 @@ def embedding_provider(settings: Settings) -> EmbeddingProvider:
     return HashingEmbedder()
 
 
-def phase_blocks(room_doc: object) -> list[str]:
-    text = prosemirror_to_text(content_json(room_doc))
-    return [block.strip() for block in text.split("\n\n") if block.strip()]
-
-
 @dataclass(slots=True)
 class Assistant:
     index: RagIndex
@@ -75,16 +69,25 @@ class Assistant:
     rooms: RoomManager
 
     async def reindex(self, project_id: uuid.UUID, number: int) -> int:
-        room = await self.rooms.get(DocumentName(project_id, number))
-        return await self.index.index_phase(project_id, number, phase_blocks(room.doc))
+        content = await read_phase(self.rooms, project_id, number)
+        return await self.index.index_phase(project_id, number, content.blocks())
 
     async def reindex_quietly(self, project_id: uuid.UUID, number: int) -> None:
         try:
             await self.reindex(project_id, number)
         except Exception:
+            if _cancelling():
+                raise asyncio.CancelledError() from None
             log.exception(
                 "indexing phase %s of %s failed; it is retried on the next edit", number, project_id
             )
+
+
+def _cancelling() -> bool:
+    """asyncpg can turn a cancel that lands in its command timeout into a TimeoutError:
+    swallowing that would lose the cancel, and the task would never end (nor the server)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _observe(metrics: Metrics, outcome: Outcome) -> None:
@@ -109,6 +112,7 @@ async def open_assistant(
             rooms=rooms,
             chat=chat,
             index=index,
+            max_active_per_user=settings.ai_max_active_per_user,
             on_outcome=lambda outcome: _observe(metrics, outcome),
         ) as generations:
             yield Assistant(index, generations, rooms)

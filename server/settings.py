@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     ai_max_active_per_user: int = Field(default=3, ge=1)  # generations streaming at once
     export_max_pending_per_user: int = Field(default=5, ge=1)  # exports queued or running
     export_max_pending_per_project: int = Field(default=10, ge=1)  # the same, per project
+    export_queue_timeout_s: float = Field(default=3600.0, gt=0)  # then failed: frees the quota
 
     # -- Hardening: forwarded headers and registration ------------------------------------
     # TRUSTED_PROXIES: comma-separated IPs/CIDRs of the reverse proxies in front of us. Only a

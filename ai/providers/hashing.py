@@ -8,6 +8,7 @@ so texts sharing words have a high cosine. A text with no words maps to the zero
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import math
@@ -94,4 +95,5 @@ class HashingEmbedder:
         return [x / norm for x in out] if norm > 0 else out
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        return [self.vector(t) for t in texts]
+        # A long phase is thousands of chunks: a second of CPU, kept off the event loop.
+        return await asyncio.to_thread(lambda: [self.vector(t) for t in texts])

@@ -7,17 +7,24 @@ y-prosemirror (the binding under Tiptap's Collaboration extension) maps:
 - each run of adjacent text nodes to one `XmlText` whose delta inserts carry the marks as
   formatting attributes: `{mark name: mark attrs}` (`{"bold": {}}`, `{"link": {"href": ...}}`).
   Overlapping marks get a `--hash` suffix, stripped on read.
+
+Any client can store anything there, so reading never trusts a value (see `attrs`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from typing import Any, Final
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
+from collab.content.attrs import mark_attrs, node_attrs
 from collab.content.schema import (
+    LEAVES,
     MAX_DEPTH,
     Mark,
     Node,
@@ -43,12 +50,16 @@ def plain_text(fragment: XmlFragment) -> str:
     return prosemirror_to_text(fragment_to_prosemirror(fragment))
 
 
-def write_prosemirror(fragment: XmlFragment, doc: Node, *, replace: bool) -> None:
+def write_prosemirror(
+    fragment: XmlFragment, doc: Node, *, replace: bool, known_only: bool = True
+) -> None:
     """Write `doc`'s nodes into `fragment`: after its children, or instead of them.
 
-    Raises InvalidContent (before touching the fragment) if `doc` is outside the schema.
+    Raises InvalidContent (before touching the fragment) if `doc` is outside the schema;
+    with `known_only=False`, nodes and marks it does not know pass (content read back from
+    a fragment, such as a version to restore, is written as it was).
     """
-    check_doc(doc)
+    check_doc(doc, known_only=known_only)
     with fragment.doc.transaction():
         if replace:
             del fragment.children[:]
@@ -62,15 +73,31 @@ def _read_children(parent: XmlFragment | XmlElement, depth: int) -> list[Node]:
             for value, attrs in child.diff():
                 if isinstance(value, str):
                     append_text(content, value, _read_marks(attrs or {}))
+        elif isinstance(child, XmlElement) and child.tag == "text" and depth < MAX_DEPTH:
+            # ProseMirror keeps "text" for text nodes: such an element is read as its content.
+            _extend(content, _read_children(child, depth + 1))
         elif isinstance(child, XmlElement) and depth < MAX_DEPTH:
-            content.append(_read_element(child, depth + 1))
+            node = _read_element(child, depth + 1)
+            inside = node.pop("content", []) if node["type"] in LEAVES else []
+            content.append(node)
+            _extend(content, inside)  # a leaf holds nothing: what a client put there follows
     return content
+
+
+def _extend(content: list[Node], nodes: list[Node]) -> None:
+    """Append nodes, joining text to text with the same marks (as ProseMirror does)."""
+    for node in nodes:
+        if node["type"] == "text":
+            append_text(content, node["text"], node.get("marks", []))
+        else:
+            content.append(node)
 
 
 def _read_element(element: XmlElement, depth: int) -> Node:
     stored: Iterable[tuple[str, Any]] = element.attributes.__iter__()  # typed as Iterable
-    attrs = {k: _plain(v) for k, v in stored if k != "ychange"}
-    return make_node(element.tag or "paragraph", attrs, _read_children(element, depth))
+    kind = element.tag or "paragraph"
+    attrs = node_attrs(kind, {k: v for k, v in stored if k != "ychange"})
+    return make_node(kind, attrs, _read_children(element, depth))
 
 
 def _read_marks(attrs: dict[str, Any]) -> list[Mark]:
@@ -79,17 +106,10 @@ def _read_marks(attrs: dict[str, Any]) -> list[Mark]:
         match = _HASHED_MARK.match(key)
         mark: Mark = {"type": match.group(1) if match else key}
         if isinstance(value, dict) and value:
-            mark["attrs"] = {k: _plain(v) for k, v in value.items()}
-        if mark["type"] != "ychange":
+            mark["attrs"] = mark_attrs(mark["type"], value)
+        if mark["type"] != "ychange" and mark not in marks:  # a hashed twin: one mark
             marks.append(mark)
     return sort_marks(marks)
-
-
-def _plain(value: Any) -> Any:
-    """yrs hands JSON numbers back as floats; ProseMirror JSON has 1, not 1.0."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _write_content(parent: XmlFragment | XmlElement, content: list[Node]) -> None:
@@ -112,5 +132,18 @@ def _write_text(parent: XmlFragment | XmlElement, run: list[Node]) -> None:
         return
     text = parent.children.append(XmlText())
     for node in run:
-        formats = {m["type"]: dict(m.get("attrs") or {}) for m in node.get("marks", [])}
-        text.insert(len(text), node["text"], formats)
+        text.insert(len(text), node["text"], _formats(node.get("marks", [])))
+
+
+def _formats(marks: list[Mark]) -> dict[str, Any]:
+    """Marks as formatting attributes; a second mark of one type (overlapping comments)
+    gets a `--hash` suffix of its attrs, as y-prosemirror writes it."""
+    formats: dict[str, Any] = {}
+    for mark in marks:
+        attrs = dict(mark.get("attrs") or {})
+        key = mark["type"]
+        if key in formats:
+            digest = hashlib.sha256(json.dumps(attrs, sort_keys=True).encode()).digest()
+            key = f"{key}--{base64.b64encode(digest).decode()[:8]}"
+        formats[key] = attrs
+    return formats

@@ -7,7 +7,8 @@ from html import escape
 from typing import Final
 from urllib.parse import urlsplit
 
-from collab.content.schema import Mark, Node, render_inline
+from collab.content.attrs import code_language, heading_level, link_href, list_start
+from collab.content.schema import Mark, Node, as_blocks, holds_inline, render_inline, text_of
 
 _SIMPLE_BLOCKS: Final = {
     "paragraph": "p",
@@ -25,9 +26,9 @@ def prosemirror_to_html(doc: Node) -> str:
 
 def _children(node: Node) -> str:
     content: list[Node] = node.get("content", [])
-    if any(child.get("type") in ("text", "hardBreak") for child in content):
+    if holds_inline(node):
         return render_inline(content, _leaf, _wrap)
-    return "".join(_block(child) for child in content)
+    return "".join(_block(child) for child in as_blocks(content))
 
 
 def _block(node: Node) -> str:
@@ -40,21 +41,20 @@ def _block(node: Node) -> str:
 
 
 def _heading(node: Node) -> str:
-    level = min(max(int(node.get("attrs", {}).get("level") or 1), 1), 6)
+    level = heading_level(node)
     return f"<h{level}>{_children(node)}</h{level}>"
 
 
 def _ordered_list(node: Node) -> str:
-    start = node.get("attrs", {}).get("start", 1)
-    start_attr = f' start="{int(start)}"' if start not in (None, 1) else ""
+    start = list_start(node)
+    start_attr = f' start="{start}"' if start != 1 else ""
     return f"<ol{start_attr}>{_children(node)}</ol>"
 
 
 def _code_block(node: Node) -> str:
-    language = node.get("attrs", {}).get("language")
-    cls = f' class="language-{escape(str(language))}"' if language else ""
-    text = "".join(str(child.get("text", "")) for child in node.get("content", []))
-    return f"<pre><code{cls}>{escape(text, quote=False)}</code></pre>"
+    language = code_language(node)
+    cls = f' class="language-{escape(language)}"' if language else ""
+    return f"<pre><code{cls}>{escape(text_of(node), quote=False)}</code></pre>"
 
 
 _SPECIAL_BLOCKS: Final[dict[str, Callable[[Node], str]]] = {
@@ -69,13 +69,13 @@ _SPECIAL_BLOCKS: Final[dict[str, Callable[[Node], str]]] = {
 def _leaf(node: Node) -> str:
     if node.get("type") == "hardBreak":
         return "<br>"
-    return escape(str(node.get("text", "")), quote=False)
+    return escape(text_of(node), quote=False)  # a text node, or one we cannot place: its text
 
 
 def _wrap(mark: Mark, inner: str) -> str:
     kind = mark["type"]
     if kind == "link":
-        href = _safe_href(str(mark.get("attrs", {}).get("href") or ""))
+        href = _safe_href(link_href(mark))
         return f'<a href="{escape(href)}">{inner}</a>' if href else inner
     tag = _MARK_TAGS.get(kind)
     return f"<{tag}>{inner}</{tag}>" if tag else inner

@@ -6,7 +6,17 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from collab.content.schema import Mark, Node, has_mark, render_inline
+from collab.content.attrs import code_language, heading_level, link_href, list_start
+from collab.content.schema import (
+    Mark,
+    Node,
+    as_blocks,
+    has_mark,
+    holds_inline,
+    list_items,
+    render_inline,
+    text_of,
+)
 
 _SPECIAL_CHARS: Final = re.compile(r"([\\`*_\[\]<>~])")
 _ENTITY: Final = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
@@ -24,7 +34,7 @@ def prosemirror_to_markdown(doc: Node) -> str:
 def _blocks(nodes: list[Node], *, in_item: bool = False) -> str:
     parts: list[str] = []
     previous: str | None = None
-    for node in nodes:
+    for node in as_blocks(nodes):
         text = _block(node, previous)
         if not text:
             continue
@@ -39,9 +49,7 @@ def _blocks(nodes: list[Node], *, in_item: bool = False) -> str:
 def _interrupts_paragraph(node: Node) -> bool:
     """Only a bullet list or a list numbered from 1 may follow a paragraph without a gap."""
     kind = node.get("type")
-    return kind == "bulletList" or (
-        kind == "orderedList" and node.get("attrs", {}).get("start", 1) == 1
-    )
+    return kind == "bulletList" or (kind == "orderedList" and list_start(node) == 1)
 
 
 def _block(node: Node, previous: str | None) -> str:
@@ -50,21 +58,20 @@ def _block(node: Node, previous: str | None) -> str:
         # A different bullet starts a new list instead of continuing the previous one.
         return _list(node, lambda _: "*" if previous == "bulletList" else "-")
     if kind == "orderedList":
-        start = int(node.get("attrs", {}).get("start") or 1)
+        start = list_start(node)
         delim = ")" if previous == "orderedList" else "."
         return _list(node, lambda i: f"{start + i}{delim}")
     render = _RENDERERS.get(kind)
     if render is not None:
         return render(node)
-    content: list[Node] = node.get("content", [])
-    if any(child.get("type") in _INLINE for child in content):
+    if holds_inline(node):
         return _paragraph(node)
-    return _blocks(content)
+    return _blocks(node.get("content", []))
 
 
 def _list(node: Node, marker: Callable[[int], str]) -> str:
     items: list[str] = []
-    for i, item in enumerate(node.get("content", [])):
+    for i, item in enumerate(list_items(node)):
         mark = marker(i)
         body = _blocks(item.get("content", []), in_item=True)
         items.append(_prefix(body, mark + " ", " " * (len(mark) + 1)) if body else mark)
@@ -83,7 +90,7 @@ def _paragraph(node: Node) -> str:
 
 
 def _heading(node: Node) -> str:
-    level = min(max(int(node.get("attrs", {}).get("level") or 1), 1), 6)
+    level = heading_level(node)
     inline = [
         n if n.get("type") != "hardBreak" else {"type": "text", "text": " "}
         for n in node.get("content", [])
@@ -99,10 +106,10 @@ def _blockquote(node: Node) -> str:
 
 
 def _code_block(node: Node) -> str:
-    text = "".join(str(child.get("text", "")) for child in node.get("content", []))
+    text = text_of(node)
     longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
     fence = "`" * max(3, longest + 1)
-    language = str(node.get("attrs", {}).get("language") or "")
+    language = code_language(node) or ""
     info = "" if re.search(r"[\s`]", language) else language
     return f"{fence}{info}\n{text}\n{fence}" if text else f"{fence}{info}\n{fence}"
 
@@ -128,7 +135,7 @@ def _inline(nodes: list[Node]) -> str:
 def _leaf(node: Node) -> str:
     if node.get("type") == "hardBreak":
         return "\\\n"
-    text = str(node.get("text", ""))
+    text = text_of(node)  # a text node, or one we cannot place here: its text
     if has_mark(node, "code"):
         return text  # raw: the code span wraps it
     return _ENTITY.sub(r"\\&", _SPECIAL_CHARS.sub(r"\\\1", text))
@@ -139,7 +146,7 @@ def _wrap(mark: Mark, inner: str) -> str:
     if kind == "code":
         return _code_span(inner)
     if kind == "link":
-        return f"[{inner}]({_destination(str(mark.get('attrs', {}).get('href') or ''))})"
+        return f"[{inner}]({_destination(link_href(mark))})"
     delim = _EMPHASIS.get(kind)
     core = inner.strip()
     if delim is None or not core:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collab.content.schema import Node
+from collab.content.schema import Node, text_of
 
 _TEXTBLOCKS = frozenset({"paragraph", "heading", "codeBlock"})
 
@@ -26,10 +26,4 @@ def _collect(node: Node, blocks: list[str]) -> None:
 
 
 def _inline_text(nodes: list[Node]) -> str:
-    parts: list[str] = []
-    for node in nodes:
-        if node.get("type") == "text":
-            parts.append(str(node.get("text", "")))
-        elif node.get("type") == "hardBreak":
-            parts.append("\n")
-    return "".join(parts)
+    return "".join(text_of(node) for node in nodes)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 
-from collab.content import prosemirror_to_markdown
 from collab.manager import RoomManager
-from collab.types import DocumentName
-from server.documents import content_json
+from server.documents import read_phase
 from server.exports.model import ExportMember, ExportPhase, ExportProject, ExportVersion
 from storage.repos import phases, projects, versions
 
 
 async def _phase(db: asyncpg.Pool, rooms: RoomManager, phase: phases.Phase) -> ExportPhase:
-    room = await rooms.get(DocumentName(phase.project_id, phase.number))
-    content = content_json(room.doc)
+    content = await read_phase(rooms, phase.project_id, phase.number)
     found = await versions.list_versions(db, phase.project_id, phase.number)
     return ExportPhase(
         number=phase.number,
@@ -26,8 +24,8 @@ async def _phase(db: asyncpg.Pool, rooms: RoomManager, phase: phases.Phase) -> E
         description=phase.description,
         status=phase.status,
         updated_at=phase.updated_at,
-        content=content,
-        markdown=prosemirror_to_markdown(content),
+        content=await asyncio.to_thread(content.prosemirror),
+        markdown=content.markdown,
         versions=tuple(ExportVersion(v.id, v.label, v.source, v.created_at) for v in found),
     )
 

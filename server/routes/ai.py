@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
+from ai.errors import QuotaExceeded
 from ai.generations import Request
 from ai.prompts import PhaseBrief
 from ai.streaming import Run
@@ -19,14 +20,15 @@ from collab.content import markdown_to_prosemirror, write_prosemirror
 from collab.types import DocumentName, Origin
 from server.access import require_role
 from server.api import Api, Call
-from server.assistant import Assistant, phase_blocks
-from server.documents import content_fragment
-from server.errors import Conflict, Invalid, Unavailable
+from server.assistant import Assistant
+from server.documents import content_fragment, read_phase
+from server.errors import Conflict, Invalid, TooManyRequests, Unavailable
 from server.routes.phases import phase_number
 from server.workflow.versions import save_version
 from storage.repos import generations, phases
 
 api = Api()
+QUOTA_RETRY_AFTER_S = 10  # a generation usually streams for tens of seconds
 
 
 class GenerateIn(BaseModel):
@@ -87,13 +89,13 @@ async def _request(call: Call, project_id: uuid.UUID, number: int) -> Request:
         raise Invalid(f"max_tokens is at most {limit}")
     all_phases = await phases.list_phases(call.services.db, project_id)
     phase = all_phases[number - 1]
-    room = await assistant_of(call).rooms.get(DocumentName(project_id, number))
+    current = await read_phase(assistant_of(call).rooms, project_id, number)
     return Request(
         project_id=project_id,
         phase=PhaseBrief(phase.number, phase.title, phase.description, phase.guidance),
         depends_on=phase.depends_on,
         titles={p.number: p.title for p in all_phases},
-        current="\n\n".join(phase_blocks(room.doc)),
+        current="\n\n".join(current.blocks()),
         instructions=body.instructions,
         temperature=body.temperature,
         max_tokens=body.max_tokens or min(1024, limit),
@@ -132,7 +134,12 @@ async def generate(call: Call) -> Response | GenerationOut:
     number = phase_number(call)
     await require_role(call.services.db, project_id, call.user_id, "editor")
     assistant = assistant_of(call)
-    run = await assistant.generations.start(await _request(call, project_id, number))
+    try:
+        run = await assistant.generations.start(await _request(call, project_id, number))
+    except QuotaExceeded as exc:
+        raise TooManyRequests(
+            exc.detail, headers={"Retry-After": str(QUOTA_RETRY_AFTER_S)}
+        ) from None
     if "text/event-stream" in call.request.headers.get("accept", ""):
         return _sse(run)
     return generation_out(await generations.get(call.services.db, project_id, run.id))

@@ -12,10 +12,11 @@ from starlette.responses import FileResponse, Response
 
 from server.access import require_role
 from server.api import Api, Call
-from server.errors import Conflict, Gone, Unavailable
+from server.errors import Conflict, Gone, TooManyRequests, Unavailable
 from storage.repos import exports, projects
 
 api = Api()
+QUOTA_RETRY_AFTER_S = 5  # exports take seconds: a slot frees up soon
 
 Format = Literal["pdf", "docx", "json"]
 CONTENT_TYPES = {
@@ -85,11 +86,25 @@ async def request_export(call: Call) -> ExportOut:
     await require_role(call.services.db, project_id, call.user_id, "viewer")
     if call.services.tasks is None:
         raise Unavailable("the task queue is not running")
+    settings = call.services.settings
     export = await exports.create_export(
-        call.services.db, project_id, body.format, body.phases, call.user_id
+        call.services.db,
+        project_id,
+        body.format,
+        body.phases,
+        call.user_id,
+        max_per_user=settings.export_max_pending_per_user,
+        max_per_project=settings.export_max_pending_per_project,
     )
+    if isinstance(export, exports.OverQuota):
+        raise TooManyRequests(_refusal(export), headers={"Retry-After": str(QUOTA_RETRY_AFTER_S)})
     await call.services.tasks.queue_export(export.id)
     return export_out(export)
+
+
+def _refusal(over: exports.OverQuota) -> str:
+    whose = "you have" if over.scope == "user" else "this project has"
+    return f"{whose} {over.limit} exports queued or running, the most allowed; wait for one"
 
 
 @api.op("GET", "/api/projects/{project_id:uuid}/exports", tag="exports", response=list[ExportOut])

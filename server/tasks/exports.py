@@ -103,10 +103,13 @@ def _describe(exc: BaseException) -> str:
 
 
 async def sweep_exports(runtime: Runtime) -> None:
-    """Fail exports abandoned by a dead worker; expire old files and delete them."""
+    """Fail exports abandoned by a dead worker or never taken; expire old files, delete them."""
     settings = runtime.settings
-    for export in await exports.fail_abandoned(runtime.db, settings.export_heartbeat_s * 10):
-        log.warning("export %s abandoned by its worker", export.id)
+    abandoned = await exports.fail_abandoned(
+        runtime.db, settings.export_heartbeat_s * 10, settings.export_queue_timeout_s
+    )
+    for export in abandoned:
+        log.warning("export %s failed: %s", export.id, export.error)
         await show_export(runtime, export)
     for export in await exports.expire_due(runtime.db):
         if export.file_name:

@@ -78,17 +78,22 @@ class ContentWatcher:
                 await self._wake.wait()
             await asyncio.sleep(min(self._debounce, 0.1))
             for key in self._ready(time.monotonic()):
-                del self._due[key]
-                try:
-                    await self._record(*key)
-                except Exception:
-                    log.exception("status update for %s phase %s failed", *key)
+                await self._record_quietly(key)
+
+    async def _record_quietly(self, key: tuple[uuid.UUID, int]) -> None:
+        del self._due[key]
+        try:
+            await self._record(*key)
+        except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a cancel that asyncpg turned into
+                raise asyncio.CancelledError() from None  # a timeout is still a cancel
+            log.exception("status update for %s phase %s failed", *key)
 
     async def flush(self) -> None:
-        """Record every pending change now (shutdown)."""
+        """Record every pending change now (shutdown); one failing does not stop the rest."""
         for key in list(self._due):
-            del self._due[key]
-            await self._record(*key)
+            await self._record_quietly(key)
 
 
 @asynccontextmanager

@@ -41,17 +41,53 @@ def _export(row: asyncpg.Record) -> Export:
     return Export(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class OverQuota:
+    """An export refused: `scope` ("user" or "project") already has `limit` pending."""
+
+    scope: str
+    limit: int
+
+
 async def create_export(
-    db: Db, project_id: uuid.UUID, fmt: str, phases: list[int] | None, user_id: uuid.UUID
-) -> Export:
-    row = await db.fetchrow(
-        f"INSERT INTO exports (project_id, format, phases, requested_by) VALUES ($1, $2, $3, $4)"
-        f" RETURNING {_COLUMNS}",
-        project_id,
-        fmt,
-        phases,
-        user_id,
-    )
+    db: asyncpg.Pool,
+    project_id: uuid.UUID,
+    fmt: str,
+    phases: list[int] | None,
+    user_id: uuid.UUID,
+    *,
+    max_per_user: int,
+    max_per_project: int,
+) -> Export | OverQuota:
+    """Queue an export unless the user or the project already has as many pending (queued or
+    running) as allowed. Counted under advisory locks (project first, then user: one order,
+    no deadlock), in a statement after them, so racing requests on any node cannot all pass.
+    """
+    async with db.acquire() as conn, conn.transaction():
+        for key in (project_id, user_id):
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('exports:' || $1, 0))", str(key)
+            )
+        counts = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE requested_by = $2) AS mine,"
+            " count(*) FILTER (WHERE project_id = $1) AS project FROM exports"
+            " WHERE status IN ('queued', 'running') AND (project_id = $1 OR requested_by = $2)",
+            project_id,
+            user_id,
+        )
+        assert counts is not None
+        if counts["mine"] >= max_per_user:
+            return OverQuota("user", max_per_user)
+        if counts["project"] >= max_per_project:
+            return OverQuota("project", max_per_project)
+        row = await conn.fetchrow(
+            "INSERT INTO exports (project_id, format, phases, requested_by)"
+            f" VALUES ($1, $2, $3, $4) RETURNING {_COLUMNS}",
+            project_id,
+            fmt,
+            phases,
+            user_id,
+        )
     assert row is not None
     return _export(row)
 
@@ -115,14 +151,18 @@ async def fail(db: Db, export_id: uuid.UUID, error: str) -> Export | None:
     return None if row is None else _export(row)
 
 
-async def fail_abandoned(db: Db, older_than_s: float) -> list[Export]:
-    """Running exports whose worker stopped beating: failed, never stuck at running."""
+async def fail_abandoned(db: Db, older_than_s: float, queued_longer_than_s: float) -> list[Export]:
+    """Running exports whose worker stopped beating, and exports no worker took: failed,
+    never stuck (a stuck one would hold its requester's quota for good)."""
     rows = await db.fetch(
-        "UPDATE exports SET status = 'failed', finished_at = now(),"
-        " error = 'the worker stopped while rendering; request the export again'"
-        " WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)"
+        "UPDATE exports SET status = 'failed', finished_at = now(), error = CASE status"
+        " WHEN 'running' THEN 'the worker stopped while rendering; request the export again'"
+        " ELSE 'no worker took this export in time; request it again' END"
+        " WHERE (status = 'running' AND heartbeat_at < now() - make_interval(secs => $1))"
+        " OR (status = 'queued' AND created_at < now() - make_interval(secs => $2))"
         f" RETURNING {_COLUMNS}",
         older_than_s,
+        queued_longer_than_s,
     )
     return [_export(r) for r in rows]
 

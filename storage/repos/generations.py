@@ -49,19 +49,29 @@ def _generation(row: asyncpg.Record) -> Generation:
     return Generation(**values)
 
 
-async def fail_abandoned(db: Db, older_than_s: float) -> int:
+async def fail_abandoned(db: Db, older_than_s: float) -> list[Generation]:
     """Generations whose node stopped beating: error, so the phase can generate again."""
-    result: str = await db.execute(
+    rows = await db.fetch(
         "UPDATE generations SET status = 'error', finished_at = now(),"
         " error = 'the server running this generation stopped'"
-        " WHERE status = 'streaming' AND heartbeat_at < now() - make_interval(secs => $1)",
+        " WHERE status = 'streaming' AND heartbeat_at < now() - make_interval(secs => $1)"
+        f" RETURNING {_COLUMNS}",
         older_than_s,
     )
-    return int(result.split()[-1])
+    return [_generation(r) for r in rows]
+
+
+async def active_for(db: Db, user_id: uuid.UUID) -> int:
+    """How many generations `user_id` has streaming, across every project and node."""
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM generations WHERE status = 'streaming' AND started_by = $1",
+        user_id,
+    )
+    return count
 
 
 async def start(
-    db: Db,
+    db: asyncpg.Pool,
     *,
     project_id: uuid.UUID,
     phase: int,
@@ -71,23 +81,38 @@ async def start(
     temperature: float,
     max_tokens: int,
     started_by: uuid.UUID,
-) -> Generation:
-    try:
-        row = await db.fetchrow(
-            "INSERT INTO generations (project_id, phase, model, instructions, prompt, temperature,"
-            " max_tokens, started_by) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)"
-            f" RETURNING {_COLUMNS}",
-            project_id,
-            phase,
-            model,
-            instructions,
-            json.dumps(prompt),
-            temperature,
-            max_tokens,
-            started_by,
+    max_active: int,
+) -> Generation | None:
+    """Insert a streaming generation, or None when `started_by` already has `max_active`.
+
+    Count and insert run under a per-user advisory lock, in a later statement than the lock
+    (so with a snapshot that sees every generation committed before the lock was granted):
+    requests racing on several nodes cannot all pass the count.
+    """
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('generations:' || $1, 0))",
+            str(started_by),
         )
-    except asyncpg.UniqueViolationError:
-        raise Conflict("a generation is already running for this phase") from None
+        if await active_for(conn, started_by) >= max_active:
+            return None
+        try:
+            row = await conn.fetchrow(
+                "INSERT INTO generations (project_id, phase, model, instructions, prompt,"
+                " temperature, max_tokens, started_by)"
+                " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)"
+                f" RETURNING {_COLUMNS}",
+                project_id,
+                phase,
+                model,
+                instructions,
+                json.dumps(prompt),
+                temperature,
+                max_tokens,
+                started_by,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict("a generation is already running for this phase") from None
     assert row is not None
     return _generation(row)
 

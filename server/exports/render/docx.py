@@ -21,6 +21,8 @@ from docx.shared import Pt, RGBColor
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
+from collab.content import as_blocks, holds_inline, list_items, text_of
+from collab.content.attrs import heading_level, link_href, list_start
 from server.exports.model import ExportPhase, ExportProject, Progress
 from server.exports.render import ooxml
 from server.exports.render.labels import chapter_title, status_label, timestamp
@@ -127,7 +129,10 @@ class _Blocks:
         }
 
     def children(self, node: Node, ctx: _Context) -> None:
-        for child in node.get("content") or []:
+        if holds_inline(node):
+            self.paragraph(node, ctx.style)  # a node we do not know, holding text: its text
+            return
+        for child in as_blocks(node.get("content") or []):
             handler = self._handlers.get(str(child.get("type")), self.children)
             handler(child, ctx)
 
@@ -140,12 +145,10 @@ class _Blocks:
         return paragraph
 
     def _heading(self, node: Node, _ctx: _Context) -> None:
-        level = int((node.get("attrs") or {}).get("level") or 1)
-        self.paragraph(node, f"Heading {min(max(level, 1) + 1, 9)}")
+        self.paragraph(node, f"Heading {heading_level(node) + 1}")
 
     def _code(self, node: Node) -> None:
-        text = "".join(str(child.get("text", "")) for child in node.get("content") or [])
-        self._document.add_paragraph(style=CODE_STYLE).add_run(ooxml.clean(text))
+        self._document.add_paragraph(style=CODE_STYLE).add_run(ooxml.clean(text_of(node)))
 
     def _list(self, node: Node, ctx: _Context, *, ordered: bool) -> None:
         level = min(ctx.depth + 1, _MAX_LIST_STYLE)
@@ -153,17 +156,16 @@ class _Blocks:
         styles = (f"List {'Number' if ordered else 'Bullet'}{suffix}", f"List Continue{suffix}")
         num_id = None
         if ordered:
-            start = int((node.get("attrs") or {}).get("start") or 1)
-            num_id = ooxml.restart_numbering(self._document, styles[0], start)
+            num_id = ooxml.restart_numbering(self._document, styles[0], list_start(node))
         inner = replace(ctx, depth=ctx.depth + 1)
-        for item in node.get("content") or []:
+        for item in list_items(node):
             self._item(item, inner, styles, num_id)
 
     def _item(
         self, item: Node, inner: _Context, styles: tuple[str, str], num_id: int | None
     ) -> None:
         first = True
-        for child in item.get("content") or []:
+        for child in as_blocks(item.get("content") or []):
             if child.get("type") != "paragraph":
                 self._handlers.get(str(child.get("type")), self.children)(child, inner)
                 continue
@@ -178,14 +180,14 @@ def _inline(paragraph: Paragraph, nodes: list[Node]) -> None:
         if node.get("type") == "hardBreak":
             paragraph.add_run().add_break()
             continue
-        marks = {str(m.get("type")): m.get("attrs") or {} for m in node.get("marks") or []}
-        run = paragraph.add_run(ooxml.clean(str(node.get("text", ""))))
+        marks = {str(m.get("type")): m for m in node.get("marks") or []}
+        run = paragraph.add_run(ooxml.clean(text_of(node)))  # not text: its text
         run.bold = True if "bold" in marks else None
         run.italic = True if "italic" in marks else None
         run.font.strike = True if "strike" in marks else None
         if "code" in marks:
             run.font.name = MONO_FONT
-        href = _safe_href(str(marks.get("link", {}).get("href") or ""))
+        href = _safe_href(link_href(marks.get("link", {})))
         if href:
             ooxml.add_hyperlink(paragraph, run, href)
 

@@ -11,6 +11,7 @@ from html import escape
 from typing import Any, Final
 
 from collab.content import prosemirror_to_html
+from collab.content.attrs import attrs_of, heading_level
 from server.exports.model import ExportMember, ExportPhase, ExportProject
 from server.exports.render.labels import chapter_title, status_label, timestamp
 
@@ -106,9 +107,7 @@ def shift_headings(node: dict[str, Any], by: int = 1) -> dict[str, Any]:
     """A copy of `node` with every heading `by` levels deeper (at most h6)."""
     copy = dict(node)
     if node.get("type") == "heading":
-        attrs = node.get("attrs") or {}
-        level = int(attrs.get("level") or 1)
-        copy["attrs"] = {**attrs, "level": min(max(level, 1) + by, 6)}
+        copy["attrs"] = {**attrs_of(node), "level": min(heading_level(node) + by, 6)}
     if isinstance(node.get("content"), list):
         copy["content"] = [shift_headings(child, by) for child in node["content"]]
     return copy

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from collab.content import fit_schema
 from server.exports.model import ExportMember, ExportPhase, ExportProject, ExportVersion
 
 FORMAT_VERSION: Final = 1
@@ -46,7 +47,7 @@ def _phase(phase: ExportPhase) -> dict[str, Any]:
         "description": phase.description,
         "status": phase.status,
         "updated_at": _time(phase.updated_at),
-        "content": phase.content,
+        "content": fit_schema(phase.content),  # the schema below lists every node type
         "markdown": phase.markdown,
         "versions": [_version(version) for version in phase.versions],
     }
