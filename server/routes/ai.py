@@ -7,9 +7,9 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.responses import Response, StreamingResponse
 
 from ai.errors import QuotaExceeded
@@ -223,16 +223,22 @@ async def accept_generation(call: Call) -> GenerationOut:
     return generation_out(await generations.get(db, project_id, record.id))
 
 
-@api.op("GET", "/api/projects/{project_id:uuid}/search", tag="ai", response=list[SearchHit])
+class SearchQuery(BaseModel):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    k: int = Field(default=5, ge=1, le=50)
+
+
+@api.op(
+    "GET",
+    "/api/projects/{project_id:uuid}/search",
+    tag="ai",
+    response=list[SearchHit],
+    query=SearchQuery,
+)
 async def search(call: Call) -> list[SearchHit]:
     """Semantic search over the project's phases: ?q=text&k=5 (members only)."""
     project_id: uuid.UUID = call.path("project_id")
     await require_role(call.services.db, project_id, call.user_id, "viewer")
-    query = call.request.query_params.get("q", "")
-    k_raw = call.request.query_params.get("k", "5")
-    if not query.strip() or len(query) > 2000:
-        raise Invalid("q is required (at most 2000 characters)")
-    if not k_raw.isdigit() or not 1 <= int(k_raw) <= 50:
-        raise Invalid("k is a number from 1 to 50")
-    hits = await assistant_of(call).index.search(project_id, query, int(k_raw))
+    params: SearchQuery = call.query
+    hits = await assistant_of(call).index.search(project_id, params.q, params.k)
     return [SearchHit(phase=h.phase, chunk=h.chunk_index, score=h.score, text=h.text) for h in hits]

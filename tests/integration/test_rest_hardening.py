@@ -126,11 +126,6 @@ async def test_deeply_nested_json_is_400(client: httpx.AsyncClient) -> None:
         assert r.json()["error"]["code"] == "malformed_json"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/routes/ai.py's search still parses k with isdigit(); it should declare "
-    "query=SearchQuery (server/api.py parses it to a 422)",
-)
 async def test_search_with_a_bad_k_is_422(client: httpx.AsyncClient) -> None:
     account = await make_account(client)
     pid = (await client.post("/api/projects", json={"name": "s"}, headers=bearer(account))).json()[
