@@ -155,6 +155,14 @@ async def make_account(client: httpx.AsyncClient, name: str | None = None) -> Ac
     return Account(user_id, email, password, tokens["access_token"], tokens["refresh_token"])
 
 
+async def new_project(client: httpx.AsyncClient, name: str = "Project") -> tuple[Account, str]:
+    """A new account and a project it owns: (owner, project id)."""
+    owner = await make_account(client)
+    r = await client.post("/api/projects", json={"name": name}, headers=bearer(owner))
+    assert r.status_code == 201, r.text
+    return owner, r.json()["id"]
+
+
 async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
     """Poll an async condition until it holds, or fail after `timeout` seconds."""
     async with asyncio.timeout(timeout):

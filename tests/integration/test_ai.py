@@ -24,6 +24,7 @@ from tests.support import (
     bearer,
     eventually,
     make_account,
+    new_project,
     run_server,
     settings_for,
     shared_redis_url,
@@ -61,9 +62,7 @@ async def ai(
 
 
 async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    owner = await make_account(client)
-    r = await client.post("/api/projects", json={"name": "AI"}, headers=bearer(owner))
-    return owner, r.json()["id"]
+    return await new_project(client, "AI")
 
 
 def _ai_text(c: YClient) -> str:

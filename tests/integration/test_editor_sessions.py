@@ -18,7 +18,7 @@ from tests.support import (
     RunningServer,
     add_member,
     bearer,
-    make_account,
+    new_project,
     run_server,
     settings_for,
 )
@@ -26,9 +26,7 @@ from tests.yclient import yclient
 
 
 async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    owner = await make_account(client)
-    r = await client.post("/api/projects", json={"name": "Session"}, headers=bearer(owner))
-    return owner, r.json()["id"]
+    return await new_project(client, "Session")
 
 
 async def _rows(database: str, name: str) -> int:

@@ -15,15 +15,14 @@ from tests.support import (
     add_member,
     bearer,
     make_account,
+    new_project,
     run_server,
     settings_for,
 )
 
 
 async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    owner = await make_account(client)
-    r = await client.post("/api/projects", json={"name": "Hp"}, headers=bearer(owner))
-    return owner, r.json()["id"]
+    return await new_project(client, "Hp")
 
 
 async def test_auth_scopes_and_denials(client: httpx.AsyncClient, server: RunningServer) -> None:

@@ -32,15 +32,14 @@ from tests.support import (
     free_port,
     fresh_database,
     make_account,
+    new_project,
     ua_process,
 )
 from tests.yclient import yclient
 
 
 async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    owner = await make_account(client)
-    r = await client.post("/api/projects", json={"name": "Hostile"}, headers=bearer(owner))
-    return owner, r.json()["id"]
+    return await new_project(client, "Hostile")
 
 
 def _damaging() -> Case:

@@ -8,14 +8,19 @@ from typing import Any
 import httpx
 from pycrdt import Map
 
-from tests.support import Account, RunningServer, add_member, bearer, eventually, make_account
+from tests.support import (
+    Account,
+    RunningServer,
+    add_member,
+    bearer,
+    eventually,
+    new_project,
+)
 from tests.yclient import yclient
 
 
 async def _setup(client: httpx.AsyncClient) -> tuple[Account, str]:
-    owner = await make_account(client)
-    r = await client.post("/api/projects", json={"name": "Flow"}, headers=bearer(owner))
-    return owner, r.json()["id"]
+    return await new_project(client, "Flow")
 
 
 async def _statuses(client: httpx.AsyncClient, owner: Account, pid: str) -> dict[int, str]:

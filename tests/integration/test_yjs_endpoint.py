@@ -11,14 +11,20 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from collab.protocol import ywire
-from tests.support import Account, RunningServer, add_member, bearer, make_account, wait_unloaded
+from tests.support import (
+    Account,
+    RunningServer,
+    add_member,
+    bearer,
+    make_account,
+    new_project,
+    wait_unloaded,
+)
 from tests.yclient import yclient
 
 
 async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    owner = await make_account(client)
-    r = await client.post("/api/projects", json={"name": "Live"}, headers=bearer(owner))
-    return owner, r.json()["id"]
+    return await new_project(client, "Live")
 
 
 async def test_edits_fan_out_and_read_back_over_rest(
