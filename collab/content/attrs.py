@@ -84,6 +84,7 @@ MARK_ATTRS: Final[dict[str, dict[str, Callable[[Any], Any]]]] = {
         "target": _text_or_none,
         "rel": _text_or_none,
         "class": _text_or_none,
+        "title": _text_or_none,
     },
 }
 
@@ -117,9 +118,18 @@ def list_start(node: dict[str, Any]) -> int:
     return _start(attrs_of(node).get("start", 1))
 
 
+def list_type(node: dict[str, Any]) -> str | None:
+    """An ordered list's numbering type ("a", "I", ...): Tiptap 3 keeps it, null by default."""
+    return _text_or_none(attrs_of(node).get("type"))
+
+
 def code_language(node: dict[str, Any]) -> str | None:
     return _text_or_none(attrs_of(node).get("language"))
 
 
 def link_href(mark: dict[str, Any]) -> str:
     return _text_or_none(attrs_of(mark).get("href")) or ""
+
+
+def link_attr(mark: dict[str, Any], name: str) -> str | None:
+    return _text_or_none(attrs_of(mark).get(name))

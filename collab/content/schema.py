@@ -22,7 +22,7 @@ NODE_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "paragraph": {},
     "heading": {"level": 1},
     "bulletList": {},
-    "orderedList": {"start": 1},
+    "orderedList": {"start": 1, "type": None},  # Tiptap 3: type is "a", "I", ... or null
     "listItem": {},
     "blockquote": {},
     "codeBlock": {"language": None},
@@ -30,10 +30,11 @@ NODE_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "hardBreak": {},
     "text": {},
 }
-# Tiptap's schema order (Link has priority 1000): ProseMirror sorts a node's marks this way.
-MARK_TYPES: Final = ("link", "bold", "code", "italic", "strike")
+# Tiptap 3 StarterKit's schema order (Link has priority 1000, the rest StarterKit's order):
+# ProseMirror sorts a node's marks this way.
+MARK_TYPES: Final = ("link", "bold", "code", "italic", "strike", "underline")
 # Nesting when rendering: links outermost, code spans innermost.
-_NESTING: Final = ("link", "bold", "italic", "strike", "code")
+_NESTING: Final = ("link", "bold", "italic", "strike", "underline", "code")
 MAX_DEPTH: Final = 64
 INLINE: Final = frozenset({"text", "hardBreak"})
 LEAVES: Final = frozenset({"horizontalRule", "hardBreak"})

@@ -7,7 +7,14 @@ from html import escape
 from typing import Final
 from urllib.parse import urlsplit
 
-from collab.content.attrs import code_language, heading_level, link_href, list_start
+from collab.content.attrs import (
+    code_language,
+    heading_level,
+    link_attr,
+    link_href,
+    list_start,
+    list_type,
+)
 from collab.content.schema import Mark, Node, as_blocks, holds_inline, render_inline, text_of
 
 _SIMPLE_BLOCKS: Final = {
@@ -16,7 +23,14 @@ _SIMPLE_BLOCKS: Final = {
     "listItem": "li",
     "blockquote": "blockquote",
 }
-_MARK_TAGS: Final = {"bold": "strong", "italic": "em", "code": "code", "strike": "s"}
+_MARK_TAGS: Final = {
+    "bold": "strong",
+    "italic": "em",
+    "code": "code",
+    "strike": "s",
+    "underline": "u",
+}
+_LINK_ATTRS: Final = ("target", "rel", "class", "title")  # as Tiptap's Link renders them
 _UNSAFE_SCHEMES: Final = frozenset({"javascript", "vbscript", "data"})
 
 
@@ -48,7 +62,9 @@ def _heading(node: Node) -> str:
 def _ordered_list(node: Node) -> str:
     start = list_start(node)
     start_attr = f' start="{start}"' if start != 1 else ""
-    return f"<ol{start_attr}>{_children(node)}</ol>"
+    kind = list_type(node)
+    type_attr = f' type="{escape(kind)}"' if kind else ""
+    return f"<ol{start_attr}{type_attr}>{_children(node)}</ol>"
 
 
 def _code_block(node: Node) -> str:
@@ -76,7 +92,12 @@ def _wrap(mark: Mark, inner: str) -> str:
     kind = mark["type"]
     if kind == "link":
         href = _safe_href(link_href(mark))
-        return f'<a href="{escape(href)}">{inner}</a>' if href else inner
+        if not href:
+            return inner
+        extra = "".join(
+            f' {name}="{escape(value)}"' for name in _LINK_ATTRS if (value := link_attr(mark, name))
+        )
+        return f'<a{extra} href="{escape(href)}">{inner}</a>'
     tag = _MARK_TAGS.get(kind)
     return f"<{tag}>{inner}</{tag}>" if tag else inner
 

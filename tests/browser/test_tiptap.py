@@ -367,23 +367,11 @@ async def rest_content(typed: Typed) -> dict[str, Any]:
     return content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="collab/content's schema lacks orderedList's `type` attribute: REST gives attrs "
-    "{start} where Tiptap 3 gives {start, type: null}",
-)
 async def test_rest_prosemirror_equals_the_editor(typed_together: Typed) -> None:
     got = (await rest_content(typed_together))["prosemirror"]
     assert got == typed_together.doc, "\n".join(json_differences(got, typed_together.doc)[:30])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="collab/content renders underline without <u> and links without the mark's "
-    'target="_blank" rel="noopener noreferrer nofollow"',
-)
 async def test_rest_html_equals_the_editor(typed_together: Typed) -> None:
     html = (await rest_content(typed_together))["html"]
     assert canonical_html(html) == canonical_html(typed_together.html), html_differences(

@@ -80,14 +80,18 @@ EVERY_KIND = doc(
                 para(text("one")),
                 {
                     "type": "orderedList",
-                    "attrs": {"start": 3},
+                    "attrs": {"start": 3, "type": None},
                     "content": [item(para(text("three")))],
                 },
             ),
             item(para(text("two"))),
         ],
     },
-    {"type": "orderedList", "attrs": {"start": 1}, "content": [item(para(text("first")))]},
+    {
+        "type": "orderedList",
+        "attrs": {"start": 1, "type": None},
+        "content": [item(para(text("first")))],
+    },
     {"type": "blockquote", "content": [para(text("quoted"))]},
     {"type": "codeBlock", "attrs": {"language": "python"}, "content": [text("x = 1\nprint(x)")]},
     {"type": "horizontalRule"},
@@ -279,7 +283,11 @@ def test_markdown_nests_adjacent_marks(inline: list[Node]) -> None:
 
 def test_markdown_code_with_backticks_and_adjacent_lists() -> None:
     bullets = {"type": "bulletList", "content": [item(para(text("a")))]}
-    numbers = {"type": "orderedList", "attrs": {"start": 1}, "content": [item(para(text("b")))]}
+    numbers = {
+        "type": "orderedList",
+        "attrs": {"start": 1, "type": None},
+        "content": [item(para(text("b")))],
+    }
     pm = doc(
         para(text("a `tick` here", "code")),
         {"type": "codeBlock", "attrs": {"language": None}, "content": [text("```\nfence")]},
@@ -323,7 +331,7 @@ def test_invalid_content_writes_nothing() -> None:
     bad_docs: list[Any] = [
         {"type": "paragraph"},
         doc(para(text("ok")), {"type": "image"}),
-        doc(para({"type": "text", "text": "x", "marks": [{"type": "underline"}]})),
+        doc(para({"type": "text", "text": "x", "marks": [{"type": "superscript"}]})),
         doc(para({"type": "text", "text": 3})),
         doc({"type": "heading", "attrs": {"level": [1]}}),
     ]
@@ -420,7 +428,7 @@ JS_DOC = doc(
                 para(text("one")),
                 {
                     "type": "orderedList",
-                    "attrs": {"start": 3},
+                    "attrs": {"start": 3, "type": None},
                     "content": [item(para(text("three")))],
                 },
             ),

@@ -199,7 +199,7 @@ def test_known_attributes_fall_back_to_defaults() -> None:
         {"level": 1},
         {"level": 6},
         {"level": 1},
-        {"start": 1},
+        {"start": 1, "type": None},
         {"language": None},
         {"src": None, "width": None, "size": [1, "a"]},
     ]

@@ -20,6 +20,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
 
 from collab.content import prosemirror_to_markdown
+from collab.content.schema import make_node
 from server.exports.model import ExportMember, ExportPhase, ExportProject, ExportVersion
 from server.exports.render import JSON_SCHEMA, render, render_docx, render_json, render_pdf
 from server.exports.render.html import build_html
@@ -57,10 +58,8 @@ def para(*content: Node) -> Node:
 
 
 def block(kind: str, *content: Node, **attrs: Any) -> Node:
-    node: Node = {"type": kind, "content": list(content)}
-    if attrs:
-        node["attrs"] = attrs
-    return node
+    """A node as the editor writes it: its schema's default attributes filled in."""
+    return make_node(kind, attrs, list(content))
 
 
 def item(*content: Node) -> Node:

@@ -185,6 +185,7 @@ def _inline(paragraph: Paragraph, nodes: list[Node]) -> None:
         run.bold = True if "bold" in marks else None
         run.italic = True if "italic" in marks else None
         run.font.strike = True if "strike" in marks else None
+        run.font.underline = True if "underline" in marks else None
         if "code" in marks:
             run.font.name = MONO_FONT
         href = _safe_href(link_href(marks.get("link", {})))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from collab.content.schema import MARK_TYPES
+
 _STRING: Final = {"type": "string"}
 _TIME: Final = {"type": "string", "format": "date-time"}
 _UUID: Final = {"type": "string", "format": "uuid"}
@@ -33,7 +35,7 @@ _NODE_TYPES: Final = [
     "hardBreak",
     "text",
 ]
-_MARK_TYPES: Final = ["link", "bold", "code", "italic", "strike"]
+_MARK_TYPES: Final = list(MARK_TYPES)
 _ATTRS: Final = {"type": "object", "additionalProperties": _SCALAR}
 
 _NODE: Final = {
