@@ -27,21 +27,31 @@ def dependants(phases: list[Phase], number: int) -> list[int]:
 
 
 async def content_changed(
-    db: asyncpg.Pool, project_id: uuid.UUID, number: int
+    db: asyncpg.Pool, project_id: uuid.UUID, number: int, changed_at: datetime | None = None
 ) -> list[StatusChange]:
-    """Record that phase `number`'s content changed; return every status that moved."""
+    """Record that phase `number`'s content changed at `changed_at` (default now); return
+    every status that moved.
+
+    Edits are recorded after a debounce, so a phase may have been completed in between: only
+    what was completed before the edit goes stale, and a phase's times never move back.
+    """
+    changed_at = changed_at or datetime.now(UTC)
     async with db.acquire() as conn, conn.transaction():
         phases = await repo.lock_phases(conn, project_id)
         if not phases:
             return []  # the project is gone
         target = phases[number - 1]
-        await repo.touch_content(conn, project_id, number)
+        await repo.touch_content(conn, project_id, number, changed_at)
         status = "in_progress" if target.status in ("not_started", "stale") else target.status
-        changes = [await repo.set_status(conn, project_id, number, status, None)]
-        when = datetime.now(UTC).isoformat(timespec="seconds")
+        changes = []
+        if status != target.status or changed_at > target.updated_at:
+            changes.append(await repo.set_status(conn, project_id, number, status, None))
+        when = changed_at.isoformat(timespec="seconds")
         reason = f"phase {number} ({target.title}) changed at {when}"
         for dep in dependants(phases, number):
-            if phases[dep - 1].status == "completed":
+            phase = phases[dep - 1]
+            completed_before = phase.completed_at is None or phase.completed_at < changed_at
+            if phase.status == "completed" and completed_before:
                 changes.append(await repo.set_status(conn, project_id, dep, "stale", reason))
         return changes
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -33,7 +34,8 @@ class ContentWatcher:
         self._db = db
         self._debounce = debounce_s
         self._max_wait = max_wait_s
-        self._due: dict[tuple[uuid.UUID, int], tuple[float, float]] = {}  # first, last change
+        # first and last change (monotonic), and the wall time of the last: what is recorded
+        self._due: dict[tuple[uuid.UUID, int], tuple[float, float, float]] = {}
         self._wake = asyncio.Event()
         self.rooms: RoomManager | None = None
         # Called after a phase's change is recorded (debounced), e.g. to re-index it.
@@ -46,8 +48,8 @@ class ContentWatcher:
             return
         now = time.monotonic()
         key = (name.project_id, name.phase)
-        first, _ = self._due.get(key, (now, now))
-        self._due[key] = (first, now)
+        first = self._due[key][0] if key in self._due else now
+        self._due[key] = (first, now, time.time())
         self._wake.set()
 
     async def on_load(self, name: DocumentName, room: Room) -> None:
@@ -60,12 +62,13 @@ class ContentWatcher:
     def _ready(self, now: float) -> list[tuple[uuid.UUID, int]]:
         return [
             key
-            for key, (first, last) in self._due.items()
+            for key, (first, last, _) in self._due.items()
             if now - last >= self._debounce or now - first >= self._max_wait
         ]
 
-    async def _record(self, project_id: uuid.UUID, number: int) -> None:
-        changes = await status.content_changed(self._db, project_id, number)
+    async def _record(self, project_id: uuid.UUID, number: int, edited: float) -> None:
+        at = datetime.fromtimestamp(edited, UTC)
+        changes = await status.content_changed(self._db, project_id, number, at)
         if changes and self.rooms is not None:
             await publish_changes(self.rooms, project_id, changes)
         if changes and self.after_change is not None:
@@ -81,9 +84,9 @@ class ContentWatcher:
                 await self._record_quietly(key)
 
     async def _record_quietly(self, key: tuple[uuid.UUID, int]) -> None:
-        del self._due[key]
+        _, _, edited = self._due.pop(key)
         try:
-            await self._record(*key)
+            await self._record(*key, edited)
         except Exception:
             task = asyncio.current_task()
             if task is not None and task.cancelling():  # a cancel that asyncpg turned into

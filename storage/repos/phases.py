@@ -24,11 +24,12 @@ class Phase:
     status: str
     stale_because: str | None
     updated_at: datetime
+    completed_at: datetime | None = None
 
 
 _COLUMNS = (
     "project_id, number, key, title, description, guidance, depends_on, status, stale_because,"
-    " updated_at"
+    " updated_at, completed_at"
 )
 
 
@@ -89,10 +90,16 @@ async def set_status(
     return StatusChange(**dict(row))
 
 
-async def touch_content(conn: Conn, project_id: uuid.UUID, number: int) -> None:
+async def touch_content(
+    conn: Conn, project_id: uuid.UUID, number: int, changed_at: datetime
+) -> None:
+    """The content changed at `changed_at` (recorded later, after a debounce): times only
+    move forward."""
     await conn.execute(
-        "UPDATE phases SET content_changed_at = now(), updated_at = now()"
+        "UPDATE phases SET content_changed_at = GREATEST(content_changed_at, $3),"
+        " updated_at = GREATEST(updated_at, $3)"
         " WHERE project_id = $1 AND number = $2",
         project_id,
         number,
+        changed_at,
     )

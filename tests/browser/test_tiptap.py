@@ -520,12 +520,6 @@ async def test_reconnect_leaves_completed_phases_completed(project: Project, tab
         assert after[n]["updated_at"] == before[n]["updated_at"], (before[n], after[n])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="server/workflow/watcher.py records a debounced edit when the debounce fires, so "
-    "edits saved before phase 1 was completed make phase 2, completed after them, stale",
-)
 async def test_completing_right_after_saving_keeps_dependants_completed(
     database: str, tmp_path: Path, tabs: Tabs
 ) -> None:

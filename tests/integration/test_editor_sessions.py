@@ -125,3 +125,29 @@ async def test_a_viewer_is_told_saved_when_it_sent_nothing_new(
         assert doc.saved == 2
     r = await client.get(f"/api/projects/{pid}/phases/1", headers=bearer(owner))
     assert "mine" not in r.json()["content"]["markdown"]
+
+
+async def test_completing_right_after_an_edit_keeps_dependants_completed(
+    database: str, tmp_path: Path
+) -> None:
+    # The edit is recorded after the debounce, when phases 1 and 2 are already completed:
+    # it happened before either completion, so neither goes stale.
+    settings = settings_for(database, tmp_path, status_debounce_s=1.5, status_max_wait_s=3)
+    async with run_server(settings) as server, server.client() as client:
+        owner, pid = await _project(client)
+        base = f"/api/projects/{pid}/phases"
+        async with yclient(server.ws_url, f"projects/{pid}/phases/1", owner.access_token) as c:
+            async with yclient(server.ws_url, f"projects/{pid}/phases/1", owner.access_token) as w:
+                await c.add_paragraph("written before completing")
+                await w.wait_until(lambda: len(w.paragraphs()) == 1)  # the server has it
+            for n in (1, 2):
+                r = await client.post(f"{base}/{n}/complete", headers=bearer(owner))
+                assert r.status_code == 200
+            completed = {
+                p["number"]: p for p in (await client.get(base, headers=bearer(owner))).json()
+            }
+            await asyncio.sleep(2.5)  # past the debounce: the edit is recorded now
+        phases = {p["number"]: p for p in (await client.get(base, headers=bearer(owner))).json()}
+        assert phases[2]["status"] == "completed", phases[2]["stale_because"]
+        assert phases[1]["status"] == "completed"
+        assert phases[1]["updated_at"] == completed[1]["updated_at"]
