@@ -15,7 +15,7 @@ from collab.content.attrs import (
     list_start,
     list_type,
 )
-from collab.content.schema import Mark, Node, as_blocks, holds_inline, render_inline, text_of
+from collab.content.schema import Mark, Node, as_blocks, holds_inline, sort_marks, text_of
 
 _SIMPLE_BLOCKS: Final = {
     "paragraph": "p",
@@ -41,8 +41,32 @@ def prosemirror_to_html(doc: Node) -> str:
 def _children(node: Node) -> str:
     content: list[Node] = node.get("content", [])
     if holds_inline(node):
-        return render_inline(content, _leaf, _wrap)
+        return _inline(content)
     return "".join(_block(child) for child in as_blocks(content))
+
+
+def _inline(nodes: list[Node]) -> str:
+    """Inline nodes with their marks nested as ProseMirror's DOMSerializer nests them (so the
+    HTML equals the editor's `getHTML()`): marks in schema order, and a mark stays open into
+    the next node only while every mark outside it does too."""
+    root: list[str] = []
+    open_marks: list[tuple[Mark, list[str]]] = []
+
+    def close_to(depth: int) -> None:
+        while len(open_marks) > depth:
+            mark, parts = open_marks.pop()
+            (open_marks[-1][1] if open_marks else root).append(_wrap(mark, "".join(parts)))
+
+    for node in nodes:
+        marks = sort_marks([m for m in node.get("marks") or () if isinstance(m, dict)])
+        keep = 0
+        while keep < min(len(open_marks), len(marks)) and open_marks[keep][0] == marks[keep]:
+            keep += 1
+        close_to(keep)
+        open_marks.extend((mark, []) for mark in marks[keep:])
+        (open_marks[-1][1] if open_marks else root).append(_leaf(node))
+    close_to(0)
+    return "".join(root)
 
 
 def _block(node: Node) -> str:

@@ -458,3 +458,22 @@ def test_thousand_paragraphs_convert_quickly() -> None:
     assert prosemirror_to_html(big).count("<p>") == 1000
     assert len(prosemirror_to_text(big).split("\n\n")) == 1000
     assert time.perf_counter() - started < 5.0
+
+
+def test_html_nests_marks_as_prosemirror_does() -> None:
+    # A link starting inside a bold italic run: ProseMirror closes the run, opens the link
+    # outermost (schema order), then reopens bold and italic inside it; so do we.
+    html = prosemirror_to_html(
+        doc(
+            para(
+                text("see ", "bold", "italic"),
+                text("https://", "bold", "italic", href="https://example.com"),
+                text("example.com", "bold", "italic"),
+            )
+        )
+    )
+    assert html == (
+        "<p><strong><em>see </em></strong>"
+        '<a href="https://example.com"><strong><em>https://</em></strong></a>'
+        "<strong><em>example.com</em></strong></p>"
+    )
