@@ -18,7 +18,6 @@ from collab.types import DocumentName, Origin
 from server.documents import content_fragment
 from tests.openai_server import OpenAIServer
 from tests.support import (
-    Account,
     RunningServer,
     add_member,
     bearer,
@@ -61,10 +60,6 @@ async def ai(
         yield srv
 
 
-async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    return await new_project(client, "AI")
-
-
 def _ai_text(c: YClient) -> str:
     text = c.doc.get("ai", type=Map).get("text")
     return str(text) if isinstance(text, Text) else ""
@@ -95,7 +90,7 @@ async def test_tokens_reach_members_and_sse_in_order(
     tokens = [f"tok{i} " for i in range(30)]
     model.script(tokens=tokens, delay_s=0.01)
     async with ai.client() as client:
-        owner, pid = await _project(client)
+        owner, pid = await new_project(client, "AI")
         doc = f"projects/{pid}/phases/2"
         async with (
             yclient(ai.ws_url, doc, owner.access_token) as a,
@@ -139,7 +134,7 @@ async def test_cancel_stops_upstream_and_keeps_partial(
     model.script(tokens=[f"w{i} " for i in range(200)], delay_s=0.05)
     model.disconnects.clear()
     async with ai.client() as client:
-        owner, pid = await _project(client)
+        owner, pid = await new_project(client, "AI")
         async with yclient(ai.ws_url, f"projects/{pid}/phases/3", owner.access_token) as a:
             r = await client.post(
                 f"/api/projects/{pid}/phases/3/generate", json={}, headers=bearer(owner)
@@ -175,7 +170,7 @@ async def test_failures_end_with_error_and_room_keeps_serving(
     ai: RunningServer, model: OpenAIServer
 ) -> None:
     async with ai.client() as client:
-        owner, pid = await _project(client)
+        owner, pid = await new_project(client, "AI")
         async with yclient(ai.ws_url, f"projects/{pid}/phases/4", owner.access_token) as a:
             model.script(fail_status=500, fail_times=10)
             r = await client.post(
@@ -200,7 +195,7 @@ async def test_rag_draws_on_dependencies_and_reembeds_only_changes(
     ai: RunningServer, model: OpenAIServer
 ) -> None:
     async with ai.client() as client:
-        owner, pid = await _project(client)
+        owner, pid = await new_project(client, "AI")
         # Phase 3 depends on 1 and 2; phase 5 is not among them.
         await _load_and_write(
             ai, pid, 1, "Our core goal is the falcon migration census along the coast."
@@ -285,7 +280,7 @@ async def test_rag_draws_on_dependencies_and_reembeds_only_changes(
 async def test_accept_turns_markdown_into_nodes(ai: RunningServer, model: OpenAIServer) -> None:
     model.script(tokens=["# Plan\n\n", "Intro text.\n\n", "- first\n", "- second\n"])
     async with ai.client() as client:
-        owner, pid = await _project(client)
+        owner, pid = await new_project(client, "AI")
         r = await client.post(
             f"/api/projects/{pid}/phases/7/generate", json={}, headers=bearer(owner)
         )
@@ -325,7 +320,7 @@ async def test_accept_turns_markdown_into_nodes(ai: RunningServer, model: OpenAI
 
 async def test_viewer_cannot_generate_and_bad_input(ai: RunningServer) -> None:
     async with ai.client() as client:
-        owner, pid = await _project(client)
+        owner, pid = await new_project(client, "AI")
         viewer = await add_member(client, owner, pid, "viewer")
         r = await client.post(
             f"/api/projects/{pid}/phases/1/generate", json={}, headers=bearer(viewer)
@@ -351,7 +346,7 @@ async def test_viewer_cannot_generate_and_bad_input(ai: RunningServer) -> None:
 
 
 async def test_no_model_configured_is_503(client: httpx.AsyncClient) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "AI")
     r = await client.post(f"/api/projects/{pid}/phases/1/generate", json={}, headers=bearer(owner))
     assert r.status_code == 503
     assert "OPENAI_API_KEY" in r.json()["error"]["message"]
@@ -374,7 +369,7 @@ async def test_two_nodes_see_tokens_and_cancel_crosses_nodes(
         node_a.client() as client_a,
         node_b.client() as client_b,
     ):
-        owner, pid = await _project(client_a)
+        owner, pid = await new_project(client_a, "AI")
         model.script(tokens=[f"x{i} " for i in range(200)], delay_s=0.05)
         model.disconnects.clear()
         doc = f"projects/{pid}/phases/8"

@@ -14,7 +14,6 @@ from collab.protocol import hocuspocus as hp
 from collab.protocol import ywire
 from tests.hclient import hclient
 from tests.support import (
-    Account,
     RunningServer,
     add_member,
     bearer,
@@ -23,10 +22,6 @@ from tests.support import (
     settings_for,
 )
 from tests.yclient import yclient
-
-
-async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    return await new_project(client, "Session")
 
 
 async def _rows(database: str, name: str) -> int:
@@ -45,7 +40,7 @@ async def test_a_lone_editor_hears_from_the_server(database: str, tmp_path: Path
     # sends anything, so the server does.
     async with run_server(settings_for(database, tmp_path, ws_keepalive_s=0.3)) as server:
         async with server.client() as client:
-            owner, pid = await _project(client)
+            owner, pid = await new_project(client, "Session")
         name = f"projects/{pid}/phases/1"
         async with yclient(server.ws_url, name, owner.access_token) as alone:
             await alone.wait_until(lambda: len(alone.awareness) >= 2, timeout=5)
@@ -66,7 +61,7 @@ async def test_a_lone_editor_hears_from_the_server(database: str, tmp_path: Path
 async def test_a_reconnect_is_not_a_content_change(
     client: httpx.AsyncClient, server: RunningServer, database: str
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Session")
     name = f"projects/{pid}/phases/1"
     source: Doc[object] = Doc()
     async with yclient(server.ws_url, name, owner.access_token) as c:
@@ -98,7 +93,7 @@ async def test_a_reconnect_is_not_a_content_change(
 async def test_a_viewer_is_told_saved_when_it_sent_nothing_new(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Session")
     viewer = await add_member(client, owner, pid, "viewer")
     name = f"projects/{pid}/phases/1"
     async with yclient(server.ws_url, name, owner.access_token) as editor:
@@ -134,7 +129,7 @@ async def test_completing_right_after_an_edit_keeps_dependants_completed(
     # it happened before either completion, so neither goes stale.
     settings = settings_for(database, tmp_path, status_debounce_s=1.5, status_max_wait_s=3)
     async with run_server(settings) as server, server.client() as client:
-        owner, pid = await _project(client)
+        owner, pid = await new_project(client, "Session")
         base = f"/api/projects/{pid}/phases"
         async with yclient(server.ws_url, f"projects/{pid}/phases/1", owner.access_token) as c:
             async with yclient(server.ws_url, f"projects/{pid}/phases/1", owner.access_token) as w:

@@ -10,7 +10,6 @@ import httpx
 from collab.protocol import hocuspocus as hp
 from tests.hclient import hclient
 from tests.support import (
-    Account,
     RunningServer,
     add_member,
     bearer,
@@ -21,12 +20,8 @@ from tests.support import (
 )
 
 
-async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    return await new_project(client, "Hp")
-
-
 async def test_auth_scopes_and_denials(client: httpx.AsyncClient, server: RunningServer) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hp")
     viewer = await add_member(client, owner, pid, "viewer")
     stranger = await make_account(client)
     async with hclient(server.ws_url) as c:
@@ -46,7 +41,7 @@ async def test_auth_scopes_and_denials(client: httpx.AsyncClient, server: Runnin
 
 
 async def test_saved_means_committed(client: httpx.AsyncClient, server: RunningServer) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hp")
     name = f"projects/{pid}/phases/7"
     conn = await asyncpg.connect(server.settings.database_url)
     try:
@@ -68,7 +63,7 @@ async def test_saved_means_committed(client: httpx.AsyncClient, server: RunningS
 async def test_two_documents_share_one_socket(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hp")
     a, b = f"projects/{pid}/phases/8", f"projects/{pid}/phases/9"
     async with hclient(server.ws_url) as writer, hclient(server.ws_url) as reader:
         for name in (a, b):
@@ -97,7 +92,7 @@ async def test_too_many_documents(database: str, tmp_path: Path) -> None:
     settings = settings_for(database, tmp_path, ws_max_documents_per_socket=2)
     async with run_server(settings) as srv:
         async with srv.client() as http:
-            owner, pid = await _project(http)
+            owner, pid = await new_project(http, "Hp")
         async with hclient(srv.ws_url) as c:
             for n in (1, 2):
                 await c.open(f"projects/{pid}/phases/{n}", owner.access_token)
@@ -109,7 +104,7 @@ async def test_too_many_documents(database: str, tmp_path: Path) -> None:
 async def test_demotion_to_viewer_rescopes_open_documents(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hp")
     editor = await add_member(client, owner, pid, "editor")
     name = f"projects/{pid}/phases/12"
     async with hclient(server.ws_url) as c:

@@ -25,7 +25,6 @@ from collab.protocol.awareness import AwarenessEntry, encode_awareness
 from tests.hclient import hclient
 from tests.hostile import Case, corpus
 from tests.support import (
-    Account,
     RunningServer,
     add_member,
     bearer,
@@ -36,10 +35,6 @@ from tests.support import (
     ua_process,
 )
 from tests.yclient import yclient
-
-
-async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    return await new_project(client, "Hostile")
 
 
 def _damaging() -> Case:
@@ -72,7 +67,7 @@ async def process(tmp_path: Path) -> AsyncIterator[Process]:
 
 async def test_an_update_yrs_fails_on_leaves_the_server_up_over_yjs(process: Process) -> None:
     case = _damaging()
-    owner, pid = await _project(process.http)
+    owner, pid = await new_project(process.http, "Hostile")
     name = f"projects/{pid}/phases/1"
     async with yclient(process.ws, name, owner.access_token) as attacker:
         async with yclient(process.ws, name, owner.access_token) as other:
@@ -94,7 +89,7 @@ async def test_an_update_yrs_fails_on_leaves_the_server_up_over_yjs(process: Pro
 
 async def test_an_update_yrs_fails_on_leaves_the_server_up_over_collab(process: Process) -> None:
     case = _damaging()
-    owner, pid = await _project(process.http)
+    owner, pid = await new_project(process.http, "Hostile")
     name = f"projects/{pid}/phases/1"
     async with hclient(process.ws) as attacker, hclient(process.ws) as other:
         await attacker.open(name, owner.access_token)
@@ -117,7 +112,7 @@ async def test_an_update_yrs_fails_on_leaves_the_server_up_over_collab(process: 
 async def test_the_five_byte_update_is_refused_as_malformed(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hostile")
     async with yclient(server.ws_url, f"projects/{pid}/phases/1", owner.access_token) as c:
         await c.send(ywire.Update(bytes.fromhex("8080808001")))
         code, reason = await asyncio.wait_for(c.closed, 5)
@@ -159,7 +154,7 @@ async def test_messages_before_authentication_go_unanswered(database: str, tmp_p
 async def test_an_editor_cannot_write_thousands_of_rows_with_one_message(
     client: httpx.AsyncClient, server: RunningServer, database: str
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hostile")
     name = f"projects/{pid}/phases/1"
     async with yclient(server.ws_url, name, owner.access_token) as c:
         source: Doc[object] = Doc()
@@ -184,7 +179,7 @@ async def test_an_editor_cannot_write_thousands_of_rows_with_one_message(
 async def test_a_viewer_cannot_flood_sync_requests_in_one_frame(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hostile")
     viewer = await add_member(client, owner, pid, "viewer")
     name = f"projects/{pid}/phases/1"
     async with yclient(server.ws_url, name, viewer.access_token) as c:
@@ -196,7 +191,7 @@ async def test_a_viewer_cannot_flood_sync_requests_in_one_frame(
 async def test_awareness_is_bounded_per_peer(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Hostile")
     name = f"projects/{pid}/phases/1"
     many = encode_awareness([AwarenessEntry(i, 1, "{}") for i in range(1, 131_073)])
     async with yclient(server.ws_url, name, owner.access_token) as c:

@@ -19,10 +19,6 @@ from tests.support import (
 from tests.yclient import yclient
 
 
-async def _setup(client: httpx.AsyncClient) -> tuple[Account, str]:
-    return await new_project(client, "Flow")
-
-
 async def _statuses(client: httpx.AsyncClient, owner: Account, pid: str) -> dict[int, str]:
     r = await client.get(f"/api/projects/{pid}/phases", headers=bearer(owner))
     return {p["number"]: p["status"] for p in r.json()}
@@ -35,7 +31,7 @@ async def _post(client: httpx.AsyncClient, owner: Account, path: str, **kw: Any)
 async def test_edit_cascades_staleness_and_meta_shows_it(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _setup(client)
+    owner, pid = await new_project(client, "Flow")
     base = f"/api/projects/{pid}/phases"
     for n in (2, 5, 13, 14):  # 2 and 14 depend on 1 directly; 5 and 13 through 2
         assert (await _post(client, owner, f"{base}/{n}/complete")).status_code == 200
@@ -69,7 +65,7 @@ async def test_edit_cascades_staleness_and_meta_shows_it(
 
 
 async def test_versions_and_live_restore(client: httpx.AsyncClient, server: RunningServer) -> None:
-    owner, pid = await _setup(client)
+    owner, pid = await new_project(client, "Flow")
     base = f"/api/projects/{pid}/phases/6"
     doc = f"projects/{pid}/phases/6"
     async with yclient(server.ws_url, doc, owner.access_token) as a:
@@ -99,7 +95,7 @@ async def test_versions_and_live_restore(client: httpx.AsyncClient, server: Runn
 
 
 async def test_version_permissions_and_bad_input(client: httpx.AsyncClient) -> None:
-    owner, pid = await _setup(client)
+    owner, pid = await new_project(client, "Flow")
     viewer = await add_member(client, owner, pid, "viewer")
     base = f"/api/projects/{pid}/phases/2/versions"
     v = (await _post(client, owner, base, json={"label": "v"})).json()
@@ -114,7 +110,7 @@ async def test_version_permissions_and_bad_input(client: httpx.AsyncClient) -> N
         r = await client.get(f"/api/projects/{pid}/phases/{n}/versions", headers=bearer(owner))
         assert r.status_code == 404
     # A version of another project (or another phase) cannot be restored here.
-    _, other = await _setup(client)
+    _, other = await new_project(client, "Flow")
     r = await _post(client, owner, f"/api/projects/{pid}/phases/3/versions/{v['id']}/restore")
     assert r.status_code == 404
     r = await _post(client, owner, f"/api/projects/{other}/phases/2/versions/{v['id']}/restore")

@@ -12,7 +12,6 @@ from websockets.exceptions import ConnectionClosed
 
 from collab.protocol import ywire
 from tests.support import (
-    Account,
     RunningServer,
     add_member,
     bearer,
@@ -23,14 +22,10 @@ from tests.support import (
 from tests.yclient import yclient
 
 
-async def _project(client: httpx.AsyncClient) -> tuple[Account, str]:
-    return await new_project(client, "Live")
-
-
 async def test_edits_fan_out_and_read_back_over_rest(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     doc = f"projects/{pid}/phases/1"
     async with yclient(server.ws_url, doc, owner.access_token) as a:
         async with yclient(server.ws_url, doc, owner.access_token) as b:
@@ -58,7 +53,7 @@ async def test_edits_fan_out_and_read_back_over_rest(
 async def test_refusals(
     client: httpx.AsyncClient, server: RunningServer, document: str, token_kind: str, code: int
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     tokens = {
         "none": None,
         "garbage": "not-a-jwt",
@@ -73,7 +68,7 @@ async def test_refusals(
 
 
 async def test_viewer_edits_are_dropped(client: httpx.AsyncClient, server: RunningServer) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     viewer = await add_member(client, owner, pid, "viewer")
     doc = f"projects/{pid}/phases/2"
     async with yclient(server.ws_url, doc, owner.access_token) as editor:
@@ -87,7 +82,7 @@ async def test_viewer_edits_are_dropped(client: httpx.AsyncClient, server: Runni
 
 
 async def test_meta_is_read_only(client: httpx.AsyncClient, server: RunningServer) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     async with yclient(server.ws_url, f"projects/{pid}/meta", owner.access_token) as m:
         await m.add_paragraph("nope")
     async with yclient(server.ws_url, f"projects/{pid}/meta", owner.access_token) as m:
@@ -113,7 +108,7 @@ async def _raw(server: RunningServer, doc: str, token: str, frame: bytes) -> tup
 async def test_bad_input_closes_only_that_connection(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     doc = f"projects/{pid}/phases/3"
     async with yclient(server.ws_url, doc, owner.access_token) as good:
         await good.add_paragraph("keep me")
@@ -139,7 +134,7 @@ async def test_bad_input_closes_only_that_connection(
 
 
 async def test_flood_is_rate_limited(client: httpx.AsyncClient, server: RunningServer) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     doc = f"projects/{pid}/phases/4"
     query = ywire.encode(ywire.QueryAwareness())
     async with connect(f"{server.ws_url}/yjs/{doc}?token={owner.access_token}") as ws:
@@ -155,7 +150,7 @@ async def test_flood_is_rate_limited(client: httpx.AsyncClient, server: RunningS
 async def test_rooms_unload_when_everyone_leaves(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     rooms = server.app.state.services.rooms
     names = [f"projects/{pid}/phases/{n}" for n in (5, 6)]
     for n, name in zip((5, 6), names, strict=True):
@@ -170,7 +165,7 @@ async def test_rooms_unload_when_everyone_leaves(
 async def test_a_pure_deletion_is_relayed_and_stored(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     doc = f"projects/{pid}/phases/13"
     async with yclient(server.ws_url, doc, owner.access_token) as a:
         async with yclient(server.ws_url, doc, owner.access_token) as b:
@@ -191,7 +186,7 @@ async def test_a_pure_deletion_is_relayed_and_stored(
 async def test_metrics_count_connections_updates_and_closes(
     client: httpx.AsyncClient, server: RunningServer
 ) -> None:
-    owner, pid = await _project(client)
+    owner, pid = await new_project(client, "Live")
     doc = f"projects/{pid}/phases/14"
     async with yclient(server.ws_url, doc, owner.access_token) as a:
         await a.add_paragraph("counted")
