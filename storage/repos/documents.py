@@ -25,9 +25,18 @@ class PostgresUpdateLog:
         self._db = db
 
     async def append(self, entries: Sequence[tuple[str, bytes]]) -> None:
+        """One statement: lock each document (sorted: no deadlock between batches), then
+        insert. Ids come from a sequence at insert time, so without the lock a batch could
+        take a lower id than another and commit after it; a reader that saw the higher id
+        would then step over the lower one for good. Under the lock, held until commit, a
+        document's rows commit in id order, and `load_after(position)` never skips a row."""
         await self._db.execute(
-            "INSERT INTO document_updates (document, update) "
-            "SELECT * FROM unnest($1::text[], $2::bytea[])",
+            "WITH locked AS ("
+            " SELECT pg_advisory_xact_lock(hashtextextended(document, 8))"
+            " FROM (SELECT DISTINCT unnest($1::text[]) AS document ORDER BY 1) AS documents)"
+            " INSERT INTO document_updates (document, update)"
+            " SELECT * FROM unnest($1::text[], $2::bytea[])"
+            " WHERE (SELECT count(*) FROM locked) >= 0",  # every lock is taken before any id
             [document for document, _ in entries],
             [update for _, update in entries],
         )
@@ -57,6 +66,18 @@ class PostgresUpdateLog:
         return StoredDocument(
             None if snap is None else snap["state"], [r["update"] for r in rows], last
         )
+
+    async def heads(self, documents: Sequence[str]) -> dict[str, int]:
+        """The last log id of each document (its snapshot's when the log was compacted
+        away): one index probe per document, in one round trip."""
+        rows = await self._db.fetch(
+            "SELECT name, GREATEST("
+            " (SELECT max(id) FROM document_updates WHERE document = name),"
+            " (SELECT last_update_id FROM document_snapshots WHERE document = name)) AS head"
+            " FROM unnest($1::text[]) AS name",
+            list(documents),
+        )
+        return {row["name"]: row["head"] or 0 for row in rows}
 
     async def log_length(self, document: str) -> int:
         count: int = await self._db.fetchval(
