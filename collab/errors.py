@@ -14,7 +14,8 @@ CollabError
 ├── TooManyDocuments       too many documents on one socket (4429)
 ├── DocumentTooLarge       the document would exceed its size limit (4413)
 ├── AwarenessTooLarge      too many awareness clients or bytes for one peer (4413)
-└── SlowConsumer           outbox full: the peer cannot keep up (1013)
+├── SlowConsumer           outbox full: the peer cannot keep up (1013)
+└── StorageUnavailable          the database is away and the journal queue is full (1013)
 """
 
 from __future__ import annotations
@@ -108,3 +109,11 @@ class AwarenessTooLarge(CollabError):
 class SlowConsumer(CollabError):
     close_code = 1013
     reason = "too slow"
+
+
+class StorageUnavailable(CollabError):
+    """Not applied, so nothing is lost: the client keeps the edit and re-sends it with its
+    state when it reconnects."""
+
+    close_code = 1013
+    reason = "the database is unavailable; try again later"

@@ -14,12 +14,13 @@ from typing import Any
 import pycrdt
 from pycrdt import Doc
 
-from collab.errors import Forbidden
+from collab.errors import Forbidden, ProtocolError
 from collab.journal import Journal
 from collab.peer import Connection
 from collab.persistence import UpdateLog
+from collab.protocol import relay
 from collab.pubsub import PubSub
-from collab.room import AWARENESS, UPDATE, ReplicaDamaged, Room, RoomLimits, integrate
+from collab.room import ReplicaDamaged, Room, RoomLimits, integrate
 from collab.types import DocumentName
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,11 @@ class RoomManager:
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._early: dict[str, list[bytes]] = {}  # heard while the room was loading
+        self._wanted: set[Room] = set()  # rooms to catch up from the log
+        self._repairs: dict[str, asyncio.Task[None]] = {}
         self.catch_ups = 0
+        self.head_checks = 0
+        self.closing = False
         self.resets = 0  # replicas dropped because an update failed to integrate
         self._control: dict[str, Callable[[dict[str, Any]], None]] = {
             MEMBERSHIP: self._membership_message
@@ -92,6 +97,10 @@ class RoomManager:
     @property
     def pubsub(self) -> PubSub:
         return self._pubsub
+
+    @property
+    def journal(self) -> Journal:
+        return self._journal
 
     @property
     def room_count(self) -> int:
@@ -128,7 +137,9 @@ class RoomManager:
                 self._deliver(room, payload)
             room.idle_since = time.monotonic()
             result.set_result(room)
-            self._group.create_task(self._settle(room), name=f"settle {key}")
+            # A publish racing our subscription may have reached neither the channel nor
+            # (yet) the log we read: look once more after the other node's commit window.
+            self.behind(room, delay=self._limits.settle_s)
         except Exception as exc:
             log.exception("could not load %s", key)
             self._stop_following(key)
@@ -164,7 +175,8 @@ class RoomManager:
             size=sum(len(part) for part in parts),
             on_damage=self._discard,
         )
-        room.log_position = stored.last_id
+        room.log_position = room.log_head_seen = stored.last_id
+        room.on_behind = self.behind
         return room
 
     def _discard(self, room: Room) -> None:
@@ -174,29 +186,87 @@ class RoomManager:
             self._stop_following(room.name)
         self.resets += 1
 
+    # -- following other nodes -----------------------------------------------------------
+    #
+    # Pub/sub is fast but may lose messages (Redis down, a connection dropped mid-publish,
+    # a full queue). The log is complete. A room catches up from the log whenever a loss
+    # shows: a hole in a sender's seq, an update parked for a dependency that never came,
+    # the transport's Lost notice, and, as a backstop for losses nothing shows (the last
+    # update before a quiet spell), when the log's head moved past what the room has read.
+
+    def behind(self, room: Room, delay: float = 0.0) -> None:
+        """Catch `room` up from the log, now or after `delay`; requests coalesce."""
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self.behind, room)
+            return
+        if self.closing or self._rooms.get(room.name) is not room:
+            return  # unloaded or replaced meanwhile; a new replica reads the log anyway
+        self._wanted.add(room)
+        if room.name not in self._repairs:
+            task = self._group.create_task(self._repair(room), name=f"repair {room.name}")
+            self._repairs[room.name] = task
+
+    async def _repair(self, room: Room) -> None:
+        """Serve catch-up requests for one room: the first at once, later ones spaced by a
+        growing pause while they keep coming (or keep failing: the database may be away)."""
+        pause = 0.05
+        try:
+            while room in self._wanted and self._rooms.get(room.name) is room:
+                self._wanted.discard(room)
+                try:
+                    await self.catch_up(room)
+                except Exception as exc:
+                    log.warning("catch-up of %s failed (%s); retrying", room.name, exc)
+                    self._wanted.add(room)
+                if room.parked:  # its dependency is not in the log yet: look again
+                    self._wanted.add(room)
+                if room in self._wanted:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 2.0)
+        finally:
+            self._wanted.discard(room)
+            if self._repairs.get(room.name) is asyncio.current_task():
+                del self._repairs[room.name]
+
     async def catch_up(self, room: Room) -> int:
-        """Apply whatever the log has beyond this replica (after a pub/sub gap); idempotent."""
+        """Apply whatever the log has beyond this replica; idempotent."""
         stored = await self._store.load_after(room.name, room.log_position)
         parts = ([stored.snapshot] if stored.snapshot else []) + stored.updates
         for part in parts:
             room.apply_remote(part)
-        room.log_position = max(room.log_position, stored.last_id)
+        if not room.parked:  # else a row read now may be the one still waiting: re-read it
+            room.log_position = max(room.log_position, stored.last_id)
+        room.caught_up_at = time.monotonic()
+        self.catch_ups += 1
         return len(parts)
 
-    async def catch_up_all(self) -> None:
-        for room in list(self._rooms.values()):
+    async def anti_entropy(self) -> None:
+        """Every `anti_entropy_s`, compare each loaded room with the log's head."""
+        while True:
+            await asyncio.sleep(self._limits.anti_entropy_s)
             try:
-                await self.catch_up(room)
-            except Exception:
-                log.exception("catch-up of %s failed", room.name)
-        self.catch_ups += 1
+                await self.check_heads()
+            except Exception as exc:
+                log.warning("anti-entropy check failed: %s", exc)
 
-    async def _settle(self, room: Room) -> None:
-        # A publish racing our subscription may have reached neither the channel nor (yet)
-        # the log we read: look at the log once more after the other node's commit window.
-        await asyncio.sleep(self._limits.settle_s)
-        if self._rooms.get(room.name) is room:
-            await self.catch_up(room)
+    async def check_heads(self) -> None:
+        """One query for all loaded rooms. A room whose log moved past what it has read
+        catches up once the log stops moving (a quiet room: one catch-up), or at most
+        every `anti_entropy_busy_s` while it keeps moving (its own and its peers' edits move
+        it, and those are mostly already here)."""
+        rooms = [room for room in self._rooms.values() if not room.damaged]
+        if not rooms:
+            return
+        heads = await self._store.heads([room.name for room in rooms])
+        self.head_checks += 1
+        now = time.monotonic()
+        for room in rooms:
+            head = heads.get(room.name, 0)
+            quiet = head == room.log_head_seen
+            room.log_head_seen = head
+            busy_for = now - room.caught_up_at
+            if head > room.log_position and (quiet or busy_for >= self._limits.anti_entropy_busy_s):
+                self.behind(room)
 
     async def _follow(self, key: str, subscribed: asyncio.Event) -> None:
         async with self._pubsub.subscribe(key) as messages:
@@ -208,19 +278,35 @@ class RoomManager:
                 else:
                     self._deliver(room, payload)
 
-    @staticmethod
-    def _deliver(room: Room, payload: bytes) -> None:
-        kind, body = payload[:1], payload[1:]
-        if kind == UPDATE:
-            room.apply_remote(body)
-        elif kind == AWARENESS:
-            room.awareness_remote(body)
+    def _deliver(self, room: Room, payload: bytes) -> None:
+        try:
+            message = relay.decode(payload)
+        except ProtocolError:
+            log.warning("ignoring a malformed relay message for %s", room.name)
+            return
+        if isinstance(message, relay.Relayed):
+            if message.sender and room.arrivals.missed(message.sender, message.seq):
+                self._missed(room)
+            room.apply_remote(message.update)
+        elif isinstance(message, relay.RelayedAwareness):
+            room.awareness_remote(message.payload)
+        else:
+            self._missed(room)
+
+    def _missed(self, room: Room) -> None:
+        """Something published never came: catch up now, and once more when what was still
+        being committed on the sender's node has surely reached the log."""
+        self.behind(room)
+        self.behind(room, delay=self._limits.settle_s)
 
     def _stop_following(self, key: str) -> None:
         self._early.pop(key, None)
         task = self._followers.pop(key, None)
         if task is not None:
             task.cancel()
+        repair = self._repairs.pop(key, None)
+        if repair is not None:
+            repair.cancel()
 
     # -- unloading -----------------------------------------------------------------------
 
@@ -286,6 +372,9 @@ class RoomManager:
     async def follow_control(self) -> None:
         async with self._pubsub.subscribe(CONTROL) as messages:
             async for payload in messages:
+                if not payload:  # lost control messages: nothing to replay them from
+                    log.warning("control messages from other nodes were lost")
+                    continue
                 try:
                     message = json.loads(payload)
                     self._control[message["kind"]](message)
@@ -327,10 +416,13 @@ async def open_room_manager(
         )
         reaper = group.create_task(manager.reap(), name="room-reaper")
         control = group.create_task(manager.follow_control(), name="control")
+        checker = group.create_task(manager.anti_entropy(), name="anti-entropy")
         try:
             yield manager
         finally:
+            manager.closing = True
             reaper.cancel()
             control.cancel()
+            checker.cancel()
             for key in list(manager._followers):
                 manager._stop_following(key)

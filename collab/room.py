@@ -8,6 +8,7 @@ for the other nodes. Updates from other nodes are applied and offered to every l
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Hashable
@@ -24,9 +25,11 @@ from collab.errors import (
     InvalidUpdate,
     ProtocolError,
     RoomReset,
+    StorageUnavailable,
 )
 from collab.journal import Journal
 from collab.peer import Connection, Peer
+from collab.protocol import relay
 from collab.protocol.awareness import AwarenessRegistry, decode_awareness
 from collab.protocol.update import (
     check_state_vector,
@@ -40,10 +43,10 @@ from collab.pubsub import PubSub
 
 log = logging.getLogger(__name__)
 
-UPDATE, AWARENESS = b"u", b"a"  # first byte of what a room publishes
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
 NO_AWARENESS = b"\x00"  # an awareness update of no clients: a message that changes nothing
 _FATAL = (KeyboardInterrupt, SystemExit)
+_INCARNATIONS = itertools.count(1)  # tells apart the replicas one node loads of one document
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,9 @@ class RoomLimits:
     awareness_clients_per_peer: int = 8  # a Yjs client announces one; tabs may share a socket
     awareness_bytes_per_peer: int = 64 * 1024  # one awareness message of one peer
     keepalive_s: float = 15.0  # the longest a peer goes without an application message
+    parked_updates: int = 1024  # remote updates held for missing dependencies, per room
+    anti_entropy_s: float = 2.0  # how often loaded rooms are compared with the log's head
+    anti_entropy_busy_s: float = 30.0  # the longest a room whose log keeps moving goes unchecked
 
 
 def integrate(doc: Doc[Any], update: bytes) -> None:
@@ -113,7 +119,17 @@ class Room:
         self._changes: list[bytes] = []
         doc.observe(lambda event: self._changes.append(event.update))
         self.idle_since: float | None = None
-        self.log_position = 0  # the last log row this replica is known to contain
+        # Following other nodes (the manager's bookkeeping): the last log row this replica
+        # is known to contain, what each remote sender's seq was, updates waiting for a
+        # dependency that has not arrived, and whom to tell when the replica falls behind.
+        self.log_position = 0
+        self.log_head_seen = 0  # the log's head at the last anti-entropy look
+        self.caught_up_at = time.monotonic()
+        self.arrivals = relay.Arrivals()
+        self.parked: list[bytes] = []
+        self.on_behind: Callable[[Room], None] | None = None
+        self._sender = f"{pubsub.node_id}/{next(_INCARNATIONS)}"
+        self._seq = 0
         self._pending: list[tuple[bytes, Peer | None, bool]] = []  # updates of this loop turn
         # Called after a local change (a peer's or the server's), never for remote ones:
         # the node where a change happens is the one that reacts to it.
@@ -143,7 +159,7 @@ class Room:
             removal = self.awareness.remove(peer.client_ids)
             if removal is not None:
                 self._fan_out(AwarenessMessage(removal), None)
-                self._pubsub.publish(self.name, AWARENESS + removal)
+                self._pubsub.publish(self.name, relay.encode_awareness(removal))
         if not self.peers:
             self.idle_since = now
 
@@ -184,6 +200,8 @@ class Room:
             raise DocumentTooLarge(f"document would exceed {self._limits.max_document_bytes} bytes")
         if update == EMPTY_UPDATE:
             return None
+        if not self._journal.accepts(len(update)):
+            raise StorageUnavailable()
         try:
             needs = check_update(update)
         except ProtocolError as exc:
@@ -196,7 +214,10 @@ class Room:
         if self.on_change is not None:
             self.on_change(self, peer)
         self._queue(update, peer, publish=True)
-        return self._journal.submit(self.name, update)
+        committed = self._journal.submit(self.name, update)
+        if self.parked:  # a peer may bring what a remote update waited for
+            self._unpark()
+        return committed
 
     def holds(self, update: bytes) -> bool:
         """Whether the replica already has everything `update` carries (what a read-only
@@ -213,23 +234,62 @@ class Room:
         return contains(read_delete_set(Snapshot.from_doc(self.doc).encode()), needs.deletes)
 
     def apply_remote(self, update: bytes) -> None:
-        """An update another node accepted (and journaled); relayed even when it changed
-        nothing here: it may be pending here, and at the clients too until its dependencies
-        come."""
+        """An update another node accepted (or a row of the log). One that builds on
+        something this replica lacks is parked, not given to yrs (pending structs can crash
+        it, and nobody would notice the hole), and `on_behind` is told: the missing part was
+        lost on the way and is in the log, or soon will be. What applies is relayed to the
+        peers, and may free parked updates."""
         if self.damaged:
             return
         try:
-            self._apply(update, None)
-        except InvalidUpdate:
-            log.warning("ignoring an invalid update from pub/sub for %s", self.name)
+            needs = check_update(update)
+        except ProtocolError:
+            log.warning("ignoring a malformed update from pub/sub for %s", self.name)
             return
-        self._queue(update, None, publish=False)
+        if needs.missing(read_state_vector(self.doc.get_state())):
+            self._park(update)
+            return
+        if self._integrate_remote(update) and self.parked:
+            self._unpark()
+
+    def _integrate_remote(self, update: bytes) -> bool:
+        try:
+            changed = self._apply(update, None)
+        except InvalidUpdate:
+            log.warning("ignoring an update from pub/sub that does not integrate: %s", self.name)
+            return False
+        if changed:
+            self._queue(update, None, publish=False)
+        return changed
+
+    def _park(self, update: bytes) -> None:
+        self.parked.append(update)
+        if len(self.parked) > self._limits.parked_updates:
+            # Dropped here, but in the log: the catch-up this triggers reads it again.
+            del self.parked[0]
+        if self.on_behind is not None:
+            self.on_behind(self)
+
+    def _unpark(self) -> None:
+        """Apply the parked updates whose dependencies are now here, until none is."""
+        progress = True
+        while progress and self.parked and not self.damaged:
+            progress = False
+            waiting, self.parked = self.parked, []
+            for update in waiting:
+                if check_update(update).missing(read_state_vector(self.doc.get_state())):
+                    self.parked.append(update)
+                else:
+                    self._integrate_remote(update)
+                    progress = True
 
     def server_change(
         self, change: Callable[[Doc[Any]], None], origin: str
     ) -> asyncio.Future[None] | None:
         """Make a change as the server: a CRDT operation on the live replica, like any edit."""
         self._check_intact()
+        if not self._journal.accepts(0):
+            raise StorageUnavailable()
         self._changes.clear()
         failure: Exception | None = None
         try:
@@ -314,7 +374,7 @@ class Room:
                 peer.client_ids.add(entry.client_id)
         if fresh:
             self._fan_out(AwarenessMessage(payload), peer)
-            self._pubsub.publish(self.name, AWARENESS + payload)
+            self._pubsub.publish(self.name, relay.encode_awareness(payload))
 
     def awareness_remote(self, payload: bytes) -> None:
         try:
@@ -370,7 +430,8 @@ class Room:
         published = [update for update, _, publish in batch if publish]
         if published:
             one = published[0] if len(published) == 1 else pycrdt.merge_updates(*published)
-            self._pubsub.publish(self.name, UPDATE + one)
+            self._seq += 1
+            self._pubsub.publish(self.name, relay.encode_update(self._sender, self._seq, one))
 
     def _fan_out(self, message: Any, origin: Peer | None) -> None:
         frames: dict[Hashable, bytes] = {}

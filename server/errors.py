@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ai.errors import AiError
+from storage.errors import UNREACHABLE, DatabaseUnavailable
 from storage.errors import Conflict as StorageConflict
-from storage.errors import DatabaseUnavailable
 from storage.errors import NotFound as StorageNotFound
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ EXCEPTION_HANDLERS = {
     StorageNotFound: storage_not_found,
     StorageConflict: storage_conflict,
     DatabaseUnavailable: unavailable,
+    **{kind: unavailable for kind in UNREACHABLE},
     AiError: ai_error,
     Exception: internal_error,
 }

@@ -25,6 +25,7 @@ def room_limits(settings: Settings) -> RoomLimits:
         awareness_clients_per_peer=settings.ws_awareness_clients_per_peer,
         awareness_bytes_per_peer=settings.ws_awareness_bytes,
         keepalive_s=settings.ws_keepalive_s,
+        anti_entropy_s=settings.anti_entropy_s,
     )
 
 
@@ -44,11 +45,22 @@ async def open_rooms(
         redis_pubsub: RedisPubSub | None = None
         if pubsub is None and settings.redis_url:
             redis_pubsub = await stack.enter_async_context(
-                open_redis_pubsub(settings.redis_url, prefix=settings.redis_prefix)
+                open_redis_pubsub(
+                    settings.redis_url,
+                    prefix=settings.redis_prefix,
+                    outbox_bytes=settings.pubsub_outbox_bytes,
+                )
             )
             pubsub = redis_pubsub
         journal = await stack.enter_async_context(
-            open_journal(Journal(store, max_batch=settings.journal_max_batch, on_commit=on_commit))
+            open_journal(
+                Journal(
+                    store,
+                    max_batch=settings.journal_max_batch,
+                    max_bytes=settings.journal_queue_bytes,
+                    on_commit=on_commit,
+                )
+            )
         )
         manager = await stack.enter_async_context(
             open_room_manager(
@@ -59,6 +71,4 @@ async def open_rooms(
                 seeder=seeder,
             )
         )
-        if redis_pubsub is not None:
-            redis_pubsub.on_resume = manager.catch_up_all
         yield manager

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     ws_keepalive_s: float = Field(default=15.0, gt=0)
     room_idle_unload_s: float = Field(default=30.0, ge=0)
     journal_max_batch: int = Field(default=512, ge=1)
+    # Accepted edits waiting for the database (an outage) are bounded: past this, edits are
+    # refused (close 1013, the client keeps them and retries) instead of held without limit.
+    journal_queue_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Pub/sub messages waiting for Redis (retried in order); past this they are dropped and
+    # the other nodes told to catch up from the log.
+    pubsub_outbox_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    anti_entropy_s: float = Field(default=2.0, gt=0)  # loaded rooms vs the log's head
     compaction_threshold: int = Field(default=500, ge=2)
     status_debounce_s: float = Field(default=1.0, gt=0)
     status_max_wait_s: float = Field(default=5.0, gt=0)

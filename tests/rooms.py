@@ -55,6 +55,10 @@ class MemoryLog:
     async def log_length(self, document: str) -> int:
         return sum(1 for _, d, _ in self.rows if d == document)
 
+    async def heads(self, documents: Sequence[str]) -> dict[str, int]:
+        last = {d: i for i, d, _ in self.rows}
+        return {d: last.get(d, 0) for d in documents}
+
     def updates(self, document: str) -> list[bytes]:
         return [u for _, d, u in self.rows if d == document]
 

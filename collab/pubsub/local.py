@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from collab.pubsub.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -14,32 +15,21 @@ log = logging.getLogger(__name__)
 class LocalBroker:
     """Shared by every LocalPubSub that should hear each other."""
 
-    def __init__(self, queue_size: int = 10_000) -> None:
-        self._subscribers: dict[str, set[tuple[str, asyncio.Queue[bytes]]]] = {}
-        self._queue_size = queue_size
+    def __init__(self, inbox_bytes: int = 8 * 1024 * 1024) -> None:
+        self._subscribers: dict[str, set[tuple[str, Inbox]]] = {}
+        self._inbox_bytes = inbox_bytes
 
     def publish(self, node_id: str, topic: str, payload: bytes) -> None:
-        for owner, queue in self._subscribers.get(topic, ()):
-            if owner == node_id:
-                continue
-            try:
-                queue.put_nowait(payload)
-            except asyncio.QueueFull:
-                # The subscriber is stuck; CRDT catch-up from the log covers what it misses.
-                log.warning("pub/sub subscriber on %s is full; message dropped", topic)
+        for owner, inbox in self._subscribers.get(topic, ()):
+            if owner != node_id and not inbox.put(payload):
+                log.warning("pub/sub subscriber on %s is full; it will catch up", topic)
 
     @asynccontextmanager
     async def subscribe(self, node_id: str, topic: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(self._queue_size)
-        entry = (node_id, queue)
+        entry = (node_id, Inbox(self._inbox_bytes))
         self._subscribers.setdefault(topic, set()).add(entry)
-
-        async def messages() -> AsyncIterator[bytes]:
-            while True:
-                yield await queue.get()
-
         try:
-            yield messages()
+            yield entry[1].messages()
         finally:
             subscribers = self._subscribers[topic]
             subscribers.discard(entry)

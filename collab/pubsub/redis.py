@@ -1,27 +1,34 @@
 """Redis pub/sub between nodes: one channel per topic, one reader loop per process.
 
-Each message is `node_id | payload`; a node skips its own. Publishing is fire-and-forget
-through one writer task that pipelines whatever is queued (one round trip per batch). When
-the connection drops, both loops reconnect with backoff; after a reconnect the `on_resume`
-callback runs so rooms can re-read what they may have missed from Postgres (CRDT updates
-are idempotent, so re-applying is safe).
+Each message is `node_id | payload`; a node skips its own. Publishing goes through one
+writer task that pipelines whatever is queued (one round trip per batch). A batch that
+fails is retried, in order, until Redis takes it; what waits is bounded by bytes, and a
+message dropped past the bound is followed, once Redis is back, by an empty payload on its
+topic: the other nodes learn that they missed something. When the reader's connection
+drops, it reconnects with backoff and gives every subscription an empty payload too, since
+Redis kept nothing for it meanwhile (see `collab.pubsub.PubSub`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from collab.pubsub.inbox import LOST, Inbox
+
 log = logging.getLogger(__name__)
 
 SEPARATOR = b"|"
+BATCH = 512  # messages per pipelined round trip
 
 
 @dataclass
@@ -30,11 +37,12 @@ class RedisStats:
     received: int = 0
     dropped: int = 0
     reconnects: int = 0
+    retries: int = 0  # failed batches, published again
 
 
 @dataclass(eq=False)
 class _Topic:
-    queues: set[asyncio.Queue[bytes]] = field(default_factory=set)
+    inboxes: set[Inbox] = field(default_factory=set)
 
 
 class RedisPubSub:
@@ -44,20 +52,22 @@ class RedisPubSub:
         *,
         prefix: str = "ua",
         node_id: str | None = None,
-        queue_size: int = 10_000,
-        on_resume: Callable[[], Awaitable[None]] | None = None,
+        outbox_bytes: int = 32 * 1024 * 1024,
+        inbox_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.node_id = node_id or uuid.uuid4().hex[:12]
         self.stats = RedisStats()
-        self.on_resume = on_resume
         self.connected = asyncio.Event()
         self._client = client
         self._prefix = prefix
-        self._queue_size = queue_size
+        self._inbox_bytes = inbox_bytes
         self._topics: dict[str, _Topic] = {}
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue_size)
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._outbox_bytes = 0
+        self._max_outbox_bytes = outbox_bytes
+        self._lost: set[str] = set()  # topics with dropped messages: owed a LOST notice
+        self._wake = asyncio.Event()
         self._pubsub: aioredis.client.PubSub | None = None
-        self._changed = asyncio.Event()
         self._node = self.node_id.encode()
         self._stopping = False
 
@@ -65,28 +75,26 @@ class RedisPubSub:
         return f"{self._prefix}:{topic}"
 
     def publish(self, topic: str, payload: bytes) -> None:
-        try:
-            self._outbox.put_nowait((topic, payload))
-        except asyncio.QueueFull:
-            self.stats.dropped += 1  # Redis is down or slow: catch-up from the log covers it
+        if self._outbox_bytes + len(payload) > self._max_outbox_bytes:
+            self.stats.dropped += 1  # Redis has been away a while: others catch up from the log
+            self._lost.add(topic)
+        else:
+            self._outbox.append((topic, payload))
+            self._outbox_bytes += len(payload)
+        self._wake.set()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(self._queue_size)
+        inbox = Inbox(self._inbox_bytes)
         entry = self._topics.setdefault(topic, _Topic())
-        entry.queues.add(queue)
-        if len(entry.queues) == 1:
+        entry.inboxes.add(inbox)
+        if len(entry.inboxes) == 1:
             await self._subscribe_now(topic)
-
-        async def messages() -> AsyncIterator[bytes]:
-            while True:
-                yield await queue.get()
-
         try:
-            yield messages()
+            yield inbox.messages()
         finally:
-            entry.queues.discard(queue)
-            if not entry.queues:
+            entry.inboxes.discard(inbox)
+            if not entry.inboxes:
                 del self._topics[topic]
                 await self._unsubscribe_now(topic)
 
@@ -115,10 +123,8 @@ class RedisPubSub:
         if entry is None:
             return
         self.stats.received += 1
-        for queue in entry.queues:
-            try:
-                queue.put_nowait(payload)
-            except asyncio.QueueFull:
+        for inbox in entry.inboxes:
+            if not inbox.put(payload):
                 self.stats.dropped += 1
 
     async def _connect(self) -> aioredis.client.PubSub:
@@ -139,9 +145,10 @@ class RedisPubSub:
                 self.connected.set()
                 if not first:
                     self.stats.reconnects += 1
-                    log.warning("redis pub/sub reconnected; catching up from the log")
-                    if self.on_resume is not None:
-                        await self.on_resume()
+                    log.warning("redis pub/sub reconnected; rooms catch up from the log")
+                    for entry in self._topics.values():
+                        for inbox in entry.inboxes:
+                            inbox.lose()
                 first, backoff = False, 0.1
                 await self._read(self._pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
@@ -172,23 +179,48 @@ class RedisPubSub:
         self._stopping = True
 
     async def write_loop(self) -> None:
+        """Publish the outbox front to back; a failed batch stays in front and is retried
+        (a message may then arrive twice: updates are idempotent, seqs tell repeats). Once
+        the outbox is empty, topics that lost messages get their LOST notice."""
+        pause = 0.1
         while not self._stopping:
-            batch = [await self._outbox.get()]
-            while not self._outbox.empty() and len(batch) < 512:
-                batch.append(self._outbox.get_nowait())
+            notices = not self._outbox
+            if not notices:
+                batch = list(itertools.islice(self._outbox, BATCH))
+            elif self._lost:
+                batch = [(topic, LOST) for topic in self._lost]
+            else:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
             try:
-                async with asyncio.timeout(5), self._client.pipeline(transaction=False) as pipe:
-                    for topic, payload in batch:
-                        pipe.publish(self.channel(topic), self._node + SEPARATOR + payload)
-                    await pipe.execute()
-                self.stats.published += len(batch)
+                await self._publish(batch)
             except (RedisError, OSError, TimeoutError) as exc:
                 _reraise_cancel()
-                self.stats.dropped += len(batch)
+                self.stats.retries += 1
                 log.warning(
-                    "redis publish failed (%s); %d messages left to catch-up", exc, len(batch)
+                    "redis publish failed (%s); %d messages wait (%d bytes), retrying in %.1fs",
+                    exc,
+                    len(self._outbox),
+                    self._outbox_bytes,
+                    pause,
                 )
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                continue
+            pause = 0.1
+            self.stats.published += len(batch)
+            if notices:
+                self._lost.difference_update(topic for topic, _ in batch)
+            else:
+                for _ in batch:
+                    self._outbox_bytes -= len(self._outbox.popleft()[1])
+
+    async def _publish(self, batch: list[tuple[str, bytes]]) -> None:
+        async with asyncio.timeout(5), self._client.pipeline(transaction=False) as pipe:
+            for topic, payload in batch:
+                pipe.publish(self.channel(topic), self._node + SEPARATOR + payload)
+            await pipe.execute()
 
 
 def _reraise_cancel() -> None:
@@ -200,9 +232,11 @@ def _reraise_cancel() -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_redis_pubsub(url: str, *, prefix: str = "ua") -> AsyncIterator[RedisPubSub]:
+async def open_redis_pubsub(
+    url: str, *, prefix: str = "ua", outbox_bytes: int = 32 * 1024 * 1024
+) -> AsyncIterator[RedisPubSub]:
     client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-    pubsub = RedisPubSub(client, prefix=prefix)
+    pubsub = RedisPubSub(client, prefix=prefix, outbox_bytes=outbox_bytes)
     try:
         async with asyncio.TaskGroup() as group:
             reader = group.create_task(pubsub.read_loop(), name="redis-reader")

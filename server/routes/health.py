@@ -26,6 +26,14 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"
+    if services.rooms is not None:
+        # Accepted edits that could not be written yet: not ready until they are.
+        journal = services.rooms.journal
+        if journal.failing_since is not None:
+            waiting = f"{journal.unsettled_bytes} bytes of edits wait to be written"
+            checks["journal"] = f"error: {waiting}"
+        else:
+            checks["journal"] = "ok"
     if services.settings.redis_url:
         checks["redis"] = await _redis_check(services.settings.redis_url)
     ready = all(v == "ok" for v in checks.values())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from collab.errors import Forbidden, Unauthorized
+from collab.errors import Forbidden, StorageUnavailable, Unauthorized
 from collab.types import DocumentName
 from server.auth.tokens import InvalidToken, Principal
 from server.services import Services
+from storage.errors import UNREACHABLE
 from storage.repos import projects
 
 
@@ -37,3 +40,13 @@ async def grant(services: Services, name: str, principal: Principal) -> Grant:
     if role is None:
         raise Forbidden("not a member of this project")
     return Grant(document, principal, role)
+
+
+@contextlib.contextmanager
+def database_required() -> Iterator[None]:
+    """The database away (an outage) closes with 1013: the client keeps its edits and
+    reconnects later, instead of seeing an internal error."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise StorageUnavailable() from exc

@@ -15,14 +15,20 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from collab.errors import AuthTimeout, CollabError, TooManyDocuments, Unauthorized
+from collab.errors import (
+    AuthTimeout,
+    CollabError,
+    StorageUnavailable,
+    TooManyDocuments,
+    Unauthorized,
+)
 from collab.manager import RoomManager
 from collab.peer import Connection, Peer
 from collab.protocol import hocuspocus as hp
 from collab.protocol import ywire
 from collab.room import NeedsResync, Room
 from server.services import Services
-from server.ws.access import grant, principal_of
+from server.ws.access import database_required, grant, principal_of
 from server.ws.socket import new_connection, receive_frames, serve_connection
 
 log = logging.getLogger(__name__)
@@ -62,12 +68,17 @@ class Session:
         if len(self.joined) >= self.services.settings.ws_max_documents_per_socket:
             raise TooManyDocuments()
         try:
-            access = await grant(self.services, frame.document, principal_of(self.services, token))
+            with database_required():
+                principal = principal_of(self.services, token)
+                access = await grant(self.services, frame.document, principal)
+        except StorageUnavailable:
+            raise  # the whole socket: the provider reconnects and authenticates again
         except CollabError as exc:
             log.info("hocuspocus denied %.100r: %s", frame.document, exc.detail)
             self.send(frame.reply(hp.PermissionDenied(exc.detail)))
             return
-        room = await self.rooms.get(access.name)
+        with database_required():
+            room = await self.rooms.get(access.name)
         scope = hp.SCOPE_READ_ONLY if access.read_only else hp.SCOPE_READ_WRITE
         self.send(frame.reply(hp.Authenticated(scope)))
         peer = Peer(

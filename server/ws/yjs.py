@@ -15,7 +15,7 @@ from collab.protocol import ywire
 from collab.room import NeedsResync, Room
 from server.services import Services
 from server.settings import Settings
-from server.ws.access import grant, principal_of
+from server.ws.access import database_required, grant, principal_of
 from server.ws.socket import new_connection, receive_frames, serve_connection
 
 log = logging.getLogger(__name__)
@@ -55,16 +55,17 @@ async def yjs_endpoint(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
     settings = services.settings
     await ws.accept()
+    assert services.rooms is not None
     try:
-        async with asyncio.timeout(settings.ws_auth_timeout_s):
-            principal = principal_of(services, ws.query_params.get("token"))
-            access = await grant(services, ws.path_params["name"], principal)
+        with database_required():
+            async with asyncio.timeout(settings.ws_auth_timeout_s):
+                principal = principal_of(services, ws.query_params.get("token"))
+                access = await grant(services, ws.path_params["name"], principal)
+            room = await services.rooms.get(access.name)
     except CollabError as exc:
         log.info("yjs refused: %s %s", exc.close_code, exc.detail)
         await ws.close(exc.close_code, exc.close_reason)
         return
-    assert services.rooms is not None
-    room = await services.rooms.get(access.name)
     conn = new_connection(ws, settings)
     peer = Peer(conn, "y", ywire.encode, principal.user_id, access.read_only)
     room.join(peer)
