@@ -31,6 +31,7 @@ MEMBERSHIP = "membership"
 Seeder = Callable[[DocumentName, Room], Awaitable[None]]
 
 
+PARKED_GIVE_UP_S = 60.0  # how long remote updates may wait for a missing dependency
 MAX_BAD_ROWS = 16  # stored updates skipped before a document is refused as unreadable
 
 
@@ -209,7 +210,7 @@ class RoomManager:
     async def _repair(self, room: Room) -> None:
         """Serve catch-up requests for one room: the first at once, later ones spaced by a
         growing pause while they keep coming (or keep failing: the database may be away)."""
-        pause = 0.05
+        pause, parked_since = 0.05, None
         try:
             while room in self._wanted and self._rooms.get(room.name) is room:
                 self._wanted.discard(room)
@@ -219,6 +220,13 @@ class RoomManager:
                     log.warning("catch-up of %s failed (%s); retrying", room.name, exc)
                     self._wanted.add(room)
                 if room.parked:  # its dependency is not in the log yet: look again
+                    now = time.monotonic()
+                    parked_since = parked_since or now
+                    if now - parked_since > PARKED_GIVE_UP_S:
+                        # What they wait for was never committed (its node died first); the
+                        # clients that had it send it again when they reconnect.
+                        log.error("%s: dropping %d updates", room.name, len(room.parked))
+                        room.parked.clear()
                     self._wanted.add(room)
                 if room in self._wanted:
                     await asyncio.sleep(pause)

@@ -70,12 +70,17 @@ def watch_realtime(metrics: Metrics, rooms: RoomManager) -> None:
     metrics.watch("ua_rooms_loaded", "Rooms loaded on this node", lambda: rooms.room_count)
     metrics.watch(
         "ua_catch_ups",
-        "Times the rooms re-read the log after a pub/sub gap",
+        "Times a room re-read the log (a pub/sub loss, or anti-entropy)",
         lambda: rooms.catch_ups,
+    )
+    metrics.watch(
+        "ua_journal_waiting_bytes",
+        "Accepted edits not yet committed, in bytes",
+        lambda: rooms.journal.unsettled_bytes,
     )
     stats = getattr(rooms.pubsub, "stats", None)
     if stats is not None:  # Redis
-        for field in ("published", "received", "dropped", "reconnects"):
+        for field in ("published", "received", "dropped", "reconnects", "retries"):
             metrics.watch(
                 f"ua_pubsub_{field}", f"Redis pub/sub messages {field}", _reader(stats, field)
             )

@@ -19,6 +19,7 @@ from collab.room import Room
 from collab.types import DocumentName
 from server.workflow import status
 from server.workflow.meta import publish_changes, seed_meta
+from storage.errors import UNREACHABLE
 from storage.repos import phases
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ class ContentWatcher:
         _, _, edited = self._due.pop(key)
         try:
             await self._record(*key, edited)
+        except UNREACHABLE as exc:
+            # The database is away: try again after another debounce, unless a later edit
+            # is already due (it carries the later time).
+            log.warning("status update for %s phase %s waits for the database: %s", *key, exc)
+            now = time.monotonic()
+            self._due.setdefault(key, (now, now, edited))
         except Exception:
             task = asyncio.current_task()
             if task is not None and task.cancelling():  # a cancel that asyncpg turned into
