@@ -14,7 +14,7 @@ from pgvector.asyncpg import register_vector
 
 from storage.embedded import start_embedded
 from storage.errors import DatabaseUnavailable
-from storage.migrate import migrate
+from storage.migrate import migrate, migration_lock
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,11 @@ async def prepare_schema(dsn: str) -> None:
     """Create the extension on a plain connection (the pool's codecs need it), then migrate."""
     conn = await asyncpg.connect(dsn, timeout=30)
     try:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        await migrate(conn)
+        # Under the migration lock like all start-up DDL: two nodes creating the extension at
+        # once race on the catalog. migrate() takes the lock again; session locks nest.
+        async with migration_lock(conn):
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            await migrate(conn)
     finally:
         await conn.close()
 

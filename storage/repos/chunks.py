@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from storage.migrate import MIGRATION_LOCK
 from storage.sql import Db
 
 _SAFE_MODEL = re.compile(r"[^a-z0-9]+")
@@ -32,14 +33,20 @@ def index_name(model: str, dimensions: int) -> str:
     return f"rag_chunks_hnsw_{_SAFE_MODEL.sub('_', model.lower())[:40]}_{dimensions}"
 
 
-async def ensure_hnsw_index(db: Db, model: str, dimensions: int) -> None:
-    """One HNSW cosine index per model: vectors of different models never share a space."""
+async def ensure_hnsw_index(pool: asyncpg.Pool, model: str, dimensions: int) -> None:
+    """One HNSW cosine index per model: vectors of different models never share a space.
+
+    Start-up DDL, so under the migration lock (see MIGRATION_LOCK): nodes starting together
+    would otherwise race on `CREATE INDEX IF NOT EXISTS`, and the losers exit.
+    """
     name = index_name(model, dimensions)
-    await db.execute(
-        f"CREATE INDEX IF NOT EXISTS {name} ON rag_chunks"
-        f" USING hnsw ((embedding::vector({int(dimensions)})) vector_cosine_ops)"
-        " WHERE model = " + _literal(model)
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)  # until commit
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON rag_chunks"
+            f" USING hnsw ((embedding::vector({int(dimensions)})) vector_cosine_ops)"
+            " WHERE model = " + _literal(model)
+        )
 
 
 def _literal(text: str) -> str:
