@@ -161,6 +161,8 @@ class Peer:
     client_ids: set[int] = field(default_factory=set)
     reply_due: int = 0  # sequence number of the last sync reply queued for this peer
     resync_due: int = 0  # and of the last SyncStep1 the room sent it to fill a gap
+    resync_at: float = 0.0  # when that was sent (monotonic)
+    resync_waiting: bool = False  # the next one is scheduled
 
     def offer(self, frame: bytes) -> None:
         self.connection.offer(frame)

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions
 NO_AWARENESS = b"\x00"  # an awareness update of no clients: a message that changes nothing
 _FATAL = (KeyboardInterrupt, SystemExit)
+RESYNC_INTERVAL_S = 1.0
 _INCARNATIONS = itertools.count(1)  # tells apart the replicas one node loads of one document
 
 
@@ -318,7 +319,22 @@ class Room:
         return self._journal.submit(self.name, update)
 
     def _request_resync(self, peer: Peer) -> None:
-        if not peer.awaiting_resync:
+        """Ask the peer for what this replica lacks: one request in flight, and at most one
+        per RESYNC_INTERVAL_S, so a peer whose answer still lacks something (a client holding
+        pending structs of its own) is not drawn into a request/answer storm."""
+        if peer.awaiting_resync or peer.resync_waiting:
+            return
+        wait = peer.resync_at + RESYNC_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            peer.resync_waiting = True
+            asyncio.get_running_loop().call_later(wait, self._resync, peer)
+        else:
+            self._resync(peer)
+
+    def _resync(self, peer: Peer) -> None:
+        peer.resync_waiting = False
+        if peer in self.peers and not self.damaged:
+            peer.resync_at = time.monotonic()
             peer.resync_due = peer.connection.offer(
                 peer.encode(SyncStep1(self.doc.get_state())), reply=True
             )

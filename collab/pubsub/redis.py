@@ -28,6 +28,10 @@ from collab.pubsub.inbox import LOST, Inbox
 log = logging.getLogger(__name__)
 
 SEPARATOR = b"|"
+# What a dropped connection raises. RuntimeError too: under uvloop, writing to a transport
+# that was just closed raises it from inside the client (uvloop issues 506, 685), and a loop
+# that let it through would end this node's fan-out for good.
+CONNECTION_ERRORS = (RedisError, OSError, TimeoutError, RuntimeError)
 BATCH = 512  # messages per pipelined round trip
 
 
@@ -70,6 +74,7 @@ class RedisPubSub:
         self._pubsub: aioredis.client.PubSub | None = None
         self._node = self.node_id.encode()
         self._stopping = False
+        self._resubscribe = False
 
     def channel(self, topic: str) -> str:
         return f"{self._prefix}:{topic}"
@@ -104,13 +109,14 @@ class RedisPubSub:
         try:
             async with asyncio.timeout(5):
                 await self._pubsub.subscribe(self.channel(topic))
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("redis subscribe failed (%s); the reader will resubscribe", exc)
+        except CONNECTION_ERRORS as exc:
+            log.warning("redis subscribe failed (%s); reconnecting to resubscribe", exc)
+            self._resubscribe = True
 
     async def _unsubscribe_now(self, topic: str) -> None:
         if self._pubsub is None:
             return
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(*CONNECTION_ERRORS):
             async with asyncio.timeout(5):
                 await self._pubsub.unsubscribe(self.channel(topic))
 
@@ -146,12 +152,12 @@ class RedisPubSub:
                 if not first:
                     self.stats.reconnects += 1
                     log.warning("redis pub/sub reconnected; rooms catch up from the log")
-                    for entry in self._topics.values():
-                        for inbox in entry.inboxes:
-                            inbox.lose()
+                for entry in self._topics.values():  # subscribed while we were not listening
+                    for inbox in entry.inboxes:
+                        inbox.lose()
                 first, backoff = False, 0.1
                 await self._read(self._pubsub)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except CONNECTION_ERRORS as exc:
                 _reraise_cancel()
                 self.connected.clear()
                 log.warning("redis pub/sub lost (%s); retrying in %.1fs", exc, backoff)
@@ -167,6 +173,9 @@ class RedisPubSub:
 
     async def _read(self, pubsub: aioredis.client.PubSub) -> None:
         while not self._stopping:
+            if self._resubscribe:  # a subscription failed on a connection that still reads
+                self._resubscribe = False
+                raise ConnectionError("a subscription failed")
             message = await pubsub.get_message(timeout=1.0)
             if message is None:
                 await pubsub.ping()  # notices a dead connection even when the node is idle
@@ -195,7 +204,7 @@ class RedisPubSub:
                 continue
             try:
                 await self._publish(batch)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except CONNECTION_ERRORS as exc:
                 _reraise_cancel()
                 self.stats.retries += 1
                 log.warning(
