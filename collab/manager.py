@@ -14,7 +14,7 @@ from typing import Any
 import pycrdt
 from pycrdt import Doc
 
-from collab.errors import Forbidden, ProtocolError
+from collab.errors import Forbidden, ProtocolError, Unauthorized
 from collab.journal import Journal
 from collab.peer import Connection
 from collab.persistence import UpdateLog
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CONTROL = "__control__"  # messages for every node: {"kind": ..., ...}
 MEMBERSHIP = "membership"
+ACCOUNT = "account"
 
 Seeder = Callable[[DocumentName, Room], Awaitable[None]]
 
@@ -92,7 +93,8 @@ class RoomManager:
         self.closing = False
         self.resets = 0  # replicas dropped because an update failed to integrate
         self._control: dict[str, Callable[[dict[str, Any]], None]] = {
-            MEMBERSHIP: self._membership_message
+            MEMBERSHIP: self._membership_message,
+            ACCOUNT: lambda message: self.close_user(uuid.UUID(message["user"])),
         }
 
     @property
@@ -361,6 +363,17 @@ class RoomManager:
         self.send_control(
             MEMBERSHIP, {"project": str(project_id), "user": user_id and str(user_id), "role": role}
         )
+
+    def account_closed(self, user_id: uuid.UUID) -> None:
+        """An account was disabled or deleted: close its sockets here and on every node."""
+        self.close_user(user_id)
+        self.send_control(ACCOUNT, {"user": str(user_id)})
+
+    def close_user(self, user_id: uuid.UUID) -> None:
+        for room in list(self._rooms.values()):
+            for peer in list(room.peers):
+                if peer.user_id == user_id:
+                    peer.connection.close_soon(Unauthorized("this account is disabled or deleted"))
 
     def on_control(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
         """Run `handler` for control messages of `kind` sent by other nodes."""

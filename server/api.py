@@ -126,12 +126,15 @@ async def authenticate(request: Request, services: Services) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     principal = services.verify_access_token(token.strip())
-    # A valid signature outlives a deleted account: one primary-key lookup per request.
-    if not await users.exists(services.db, principal.user_id):
+    # A valid signature outlives a deleted or disabled account, and a role the token was
+    # issued with: one primary-key lookup per request gives the account as it is now.
+    role = await users.active_role(services.db, principal.user_id)
+    if role is None:
         raise Unauthorized(
-            "the account of this token no longer exists", headers={"WWW-Authenticate": "Bearer"}
+            "the account of this token is disabled or no longer exists",
+            headers={"WWW-Authenticate": "Bearer"},
         )
-    return principal
+    return replace(principal, role=role)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

@@ -14,7 +14,20 @@ from server.metrics import Metrics, metrics_endpoint
 from server.middleware import RequestIdMiddleware
 from server.openapi import build_openapi
 from server.proxies import ClientAddressMiddleware, TrustedProxies
-from server.routes import ai, auth, exports, health, invitations, phases, projects, workflow
+from server.routes import (
+    account,
+    admin,
+    ai,
+    audit,
+    auth,
+    exports,
+    health,
+    invitations,
+    password_reset,
+    phases,
+    projects,
+    workflow,
+)
 from server.settings import Settings
 from server.ws import routes as ws
 
@@ -23,7 +36,8 @@ VERSION = "0.1.0"
 
 def rest_api() -> Api:
     api = Api()
-    for module in (auth, projects, invitations, phases, workflow, ai, exports):
+    modules = (auth, password_reset, account, admin, audit, projects, invitations, phases)
+    for module in (*modules, workflow, ai, exports):
         api.operations.extend(module.api.operations)
     return api
 

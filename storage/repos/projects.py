@@ -140,8 +140,11 @@ async def delete_project(
 
 
 async def member_role(db: asyncpg.Pool, project_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
+    """The member's project role; None if not a member, or if the account is disabled (the
+    websocket endpoints verify tokens without another lookup: this one covers it)."""
     role: str | None = await db.fetchval(
-        "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
+        "SELECT m.role FROM project_members m JOIN users u ON u.id = m.user_id"
+        " WHERE m.project_id = $1 AND m.user_id = $2 AND u.disabled_at IS NULL",
         project_id,
         user_id,
     )

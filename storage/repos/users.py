@@ -58,9 +58,12 @@ async def get_user(db: asyncpg.Pool, user_id: uuid.UUID) -> User:
     return _user(row)
 
 
-async def exists(db: asyncpg.Pool, user_id: uuid.UUID) -> bool:
-    found: bool = await db.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
-    return found
+async def active_role(db: asyncpg.Pool, user_id: uuid.UUID) -> str | None:
+    """The account role of an enabled account; None if it is disabled or does not exist."""
+    role: str | None = await db.fetchval(
+        "SELECT role FROM users WHERE id = $1 AND disabled_at IS NULL", user_id
+    )
+    return role
 
 
 async def set_password_hash(db: asyncpg.Pool, user_id: uuid.UUID, password_hash: str) -> None:
