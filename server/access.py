@@ -7,6 +7,7 @@ from typing import Literal
 
 import asyncpg
 
+from server.auth.tokens import Principal
 from server.errors import Forbidden, NotFound
 from storage.repos import projects
 
@@ -23,3 +24,11 @@ async def require_role(
     if RANK[role] < RANK[minimum]:
         raise Forbidden(f"this needs the {minimum} role; you are {role}")
     return role  # type: ignore[return-value]
+
+
+def require_admin(principal: Principal | None) -> uuid.UUID:
+    """The caller's id; 403 unless the account is an admin now (authenticate read the role
+    from the database, not from the token)."""
+    if principal is None or principal.role != "admin":
+        raise Forbidden("this needs an admin account")
+    return principal.user_id

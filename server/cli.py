@@ -5,20 +5,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import signal
 import sys
+import uuid
+from collections.abc import Coroutine
 
+import asyncpg
+import redis.asyncio as aioredis
 import uvicorn
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 
+from collab.manager import ACCOUNT, CONTROL
+from collab.pubsub.redis import SEPARATOR
 from server.auth.passwords import PasswordHasher, password_problems
+from server.auth.resets import issue_reset
 from server.lifespan import database_config
 from server.logs import configure_logging
 from server.settings import Settings, SettingsError, load_settings
 from storage.db import open_database
 from storage.errors import Conflict
+from storage.repos import admin as accounts
 from storage.repos import users
 
 
@@ -99,6 +109,84 @@ def create_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _list_users(settings: Settings, query: str) -> None:
+    async with open_database(database_config(settings)) as db:
+        after: str | None = None
+        while True:
+            page = await accounts.list_accounts(db, query=query, after=after, limit=500)
+            for a in page.accounts:
+                state = "disabled" if a.disabled_at else "enabled"
+                print(f"{a.email}\t{a.role}\t{state}\t{a.created_at:%Y-%m-%d}\t{a.id}")
+            if page.next_after is None:
+                return
+            after = page.next_after
+
+
+def list_users(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_list_users(settings, args.query))
+    return 0
+
+
+class _Refused(Exception):
+    """What an admin command reports on stderr with exit status 1."""
+
+
+async def _account_id(db: asyncpg.Pool, email: str) -> uuid.UUID:
+    account = await accounts.find_account(db, email)
+    if account is None:
+        raise _Refused(f"no account with the email {email}")
+    return account.id
+
+
+async def _close_sockets(settings: Settings, user_id: uuid.UUID) -> str:
+    """Ask every running node to close the account's sockets: the control message a node
+    sends (RoomManager.account_closed), on the Redis channel they all follow."""
+    if not settings.redis_url:
+        return "no REDIS_URL to reach the server: its open connections stay until they end"
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    message = json.dumps({"kind": ACCOUNT, "user": str(user_id)}).encode()
+    try:
+        async with asyncio.timeout(10):
+            nodes = await client.publish(
+                f"{settings.redis_prefix}:{CONTROL}", b"cli" + SEPARATOR + message
+            )
+    except (RedisError, OSError, TimeoutError) as exc:
+        return f"warning: Redis unreachable ({exc}): open connections stay until they end"
+    finally:
+        await client.aclose()
+    return f"asked {nodes} running node(s) to close its connections"
+
+
+async def _set_disabled(settings: Settings, email: str, disabled: bool) -> None:
+    async with open_database(database_config(settings)) as db:
+        user_id = await _account_id(db, email)
+        try:
+            changed = await accounts.set_disabled(db, user_id, disabled, actor=None)
+        except Conflict as exc:
+            raise _Refused(str(exc)) from None
+    state = "disabled" if disabled else "enabled"
+    print(f"{email} {state}" if changed else f"{email} was already {state}")
+    if disabled:  # even if it already was: this closes what an earlier run missed
+        print(await _close_sockets(settings, user_id))
+
+
+async def _reset_password(settings: Settings, email: str) -> None:
+    async with open_database(database_config(settings)) as db:
+        issued = await issue_reset(db, await _account_id(db, email), actor=None)
+    print(f"reset token for {email} (single use, expires {issued.expires_at:%Y-%m-%d %H:%M} UTC):")
+    print(issued.token)
+    print("the user sets a new password with POST /api/auth/password-reset {token, new_password}")
+
+
+def run_admin(command: Coroutine[None, None, None]) -> int:
+    try:
+        asyncio.run(command)
+    except _Refused as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
 async def _work(settings: Settings) -> None:
     """A headless node: rooms over Redis (to write meta documents) and the task receiver."""
     from server.metrics import Metrics
@@ -150,6 +238,19 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true")
     create.add_argument("--password", help="read from a prompt when omitted")
     create.set_defaults(run=create_user)
+    listing = admin.add_parser("list-users", help="list accounts (email, role, state, id)")
+    listing.add_argument("--query", default="", help="part of an email or display name")
+    listing.set_defaults(run=list_users)
+    for name, disabled, text in (
+        ("disable", True, "disable an account: no sign-in, sessions revoked, sockets closed"),
+        ("enable", False, "enable a disabled account"),
+    ):
+        cmd = admin.add_parser(name, help=text)
+        cmd.add_argument("email")
+        cmd.set_defaults(run=lambda a, s, d=disabled: run_admin(_set_disabled(s, a.email, d)))
+    reset = admin.add_parser("reset-password", help="print a one-time password reset token")
+    reset.add_argument("email")
+    reset.set_defaults(run=lambda a, s: run_admin(_reset_password(s, a.email)))
     return root
 
 

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     register_rate_limit: int = Field(default=10, ge=1)  # registrations per address per window
     register_rate_window_s: int = Field(default=600, ge=1)
+    # REGISTRATION: who may create an account through the API. `invite`: only an email with a
+    # pending invitation; `closed`: nobody (`ua admin create-user` always works).
+    registration: Literal["open", "invite", "closed"] = "open"
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -10,13 +10,16 @@ from pydantic import BaseModel, EmailStr, Field
 from server.api import Api, Call
 from server.auth.passwords import MAX_LENGTH, password_problems
 from server.auth.tokens import hash_token, new_opaque_token
-from server.errors import Invalid, TooManyRequests, Unauthorized
+from server.errors import Forbidden, Invalid, TooManyRequests, Unauthorized
 from server.proxies import client_address
 from server.services import Services
 from storage.errors import Conflict as StorageConflict
 from storage.repos import tokens, users
+from storage.sql import Db
 
 api = Api()
+
+USER_AGENT_CHARS = 200  # what a session list shows; bounds what a client makes us store
 
 
 class RegisterIn(BaseModel):
@@ -72,7 +75,8 @@ async def register(call: Call) -> UserOut:
     """Create an account; an email that has one answers alike, so nobody can probe for it."""
     body: RegisterIn = call.body
     address = client_address(call.request)
-    _refuse_if(await call.services.register_limiter.hit(f"register:ip:{address}"), "registrations")
+    refuse_if(await call.services.register_limiter.hit(f"register:ip:{address}"), "registrations")
+    await _check_registration_policy(call.services, body.email)
     problems = password_problems(body.password, body.email)
     if problems:
         details = [{"field": "password", "message": p} for p in problems]
@@ -96,13 +100,34 @@ async def register(call: Call) -> UserOut:
     return user_out(user)
 
 
+async def _check_registration_policy(services: Services, email: str) -> None:
+    policy = services.settings.registration
+    if policy == "closed":
+        raise Forbidden("registration is closed: an administrator creates accounts")
+    if policy == "invite" and not await users.has_pending_invitation(services.db, email):
+        raise Forbidden(
+            "registration is by invitation only: ask a project owner to invite this email"
+        )
+
+
+def user_agent_of(call: Call) -> str:
+    return call.request.headers.get("user-agent", "")[:USER_AGENT_CHARS]
+
+
 async def issue_tokens(
-    services: Services, user: users.User, family: uuid.UUID | None = None
+    services: Services,
+    user: users.User,
+    family: uuid.UUID | None = None,
+    *,
+    user_agent: str = "",
+    db: Db | None = None,
 ) -> TokensOut:
+    """A new access token and a refresh token in `family` (None: a new session), written
+    through `db` when given, e.g. in the caller's transaction."""
     refresh, refresh_hash = new_opaque_token()
     expires = datetime.now(UTC) + timedelta(seconds=services.settings.refresh_token_ttl_s)
     await tokens.insert_refresh_token(
-        services.db, user.id, family or uuid.uuid4(), refresh_hash, expires
+        db or services.db, user.id, family or uuid.uuid4(), refresh_hash, expires, user_agent
     )
     return TokensOut(
         access_token=services.access_tokens.issue(user.id, user.role),
@@ -111,7 +136,7 @@ async def issue_tokens(
     )
 
 
-def _refuse_if(wait: float, what: str) -> None:
+def refuse_if(wait: float, what: str) -> None:
     if wait > 0:
         retry = str(max(1, round(wait)))
         raise TooManyRequests(f"too many {what}", headers={"Retry-After": retry})
@@ -124,7 +149,7 @@ async def _check_login_rate(call: Call, email: str) -> None:
         await services.login_limiter.hit(f"login:email:{email.lower()}"),
         await services.login_ip_limiter.hit(f"login:ip:{address}"),
     )
-    _refuse_if(wait, "login attempts")
+    refuse_if(wait, "login attempts")
 
 
 @api.op("POST", "/api/auth/login", tag="auth", body=LoginIn, response=TokensOut, auth=False)
@@ -137,9 +162,12 @@ async def login(call: Call) -> TokensOut:
     verdict = await services.hasher.verify(body.password, user.password_hash if user else None)
     if user is None or not verdict.ok:
         raise Unauthorized("wrong email or password")
+    # Said only to whoever knows the password, so it reveals nothing to a prober.
+    if user.disabled_at is not None:
+        raise Unauthorized("this account is disabled: ask an administrator")
     if verdict.new_hash:
         await users.set_password_hash(services.db, user.id, verdict.new_hash)
-    return await issue_tokens(services, user)
+    return await issue_tokens(services, user, user_agent=user_agent_of(call))
 
 
 @api.op("POST", "/api/auth/refresh", tag="auth", body=RefreshIn, response=TokensOut, auth=False)
@@ -150,13 +178,26 @@ async def refresh(call: Call) -> TokensOut:
     async with services.db.acquire() as conn, conn.transaction():
         token = await tokens.claim_refresh_token(conn, hash_token(body.refresh_token))
         if token is not None and token.used_at is not None:
-            await tokens.revoke_family(conn, token.family_id)
+            await tokens.revoke_family(conn, token.family_id)  # committed: no raise in here
+        problem = _refresh_problem(token)
+        if token is not None and problem is None:
+            # Kept from deletion until the new token is written (or its insert would fail).
+            user = await users.share_user(conn, token.user_id)
+            if user is None or user.disabled_at is not None:
+                # Raised in here, so the token stays unused for when the account is enabled.
+                raise Unauthorized("this account is disabled or no longer exists")
+            return await issue_tokens(
+                services, user, token.family_id, user_agent=token.user_agent, db=conn
+            )
+    raise Unauthorized(problem or "the refresh token is invalid")
+
+
+def _refresh_problem(token: tokens.RefreshToken | None) -> str | None:
     if token is None or token.used_at is not None or token.revoked_at is not None:
-        raise Unauthorized("the refresh token is invalid")
+        return "the refresh token is invalid"
     if token.expires_at <= datetime.now(UTC):
-        raise Unauthorized("the refresh token has expired")
-    user = await users.get_user(services.db, token.user_id)
-    return await issue_tokens(services, user, token.family_id)
+        return "the refresh token has expired"
+    return None
 
 
 @api.op("POST", "/api/auth/logout", tag="auth", body=RefreshIn, auth=False)

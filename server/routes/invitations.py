@@ -11,7 +11,7 @@ from server.access import RANK, Role, require_role
 from server.api import Api, Call
 from server.auth.tokens import hash_token, new_opaque_token
 from server.errors import Forbidden, Gone, NotFound
-from storage.repos import invitations, projects, users
+from storage.repos import audit, invitations, projects, users
 
 api = Api()
 
@@ -58,15 +58,25 @@ async def create_invitation(call: Call) -> InvitationCreated:
     await require_role(call.services.db, project_id, call.user_id, "owner")
     token, token_hash = new_opaque_token()
     ttl = timedelta(seconds=call.services.settings.invitation_ttl_s)
-    inv = await invitations.create_invitation(
-        call.services.db,
-        project_id=project_id,
-        email=body.email,
-        role=body.role,
-        token_hash=token_hash,
-        invited_by=call.user_id,
-        expires_at=datetime.now(UTC) + ttl,
-    )
+    async with call.services.db.acquire() as conn, conn.transaction():
+        inv = await invitations.create_invitation(
+            conn,
+            project_id=project_id,
+            email=body.email,
+            role=body.role,
+            token_hash=token_hash,
+            invited_by=call.user_id,
+            expires_at=datetime.now(UTC) + ttl,
+        )
+        await audit.record(
+            conn,
+            "invitation.created",
+            actor=call.user_id,
+            target_project=project_id,
+            invitation=inv.id,
+            email=inv.email,
+            role=inv.role,
+        )
     return InvitationCreated(**invitation_out(inv).model_dump(), token=token)
 
 
@@ -104,5 +114,14 @@ async def accept_invitation(call: Call) -> AcceptedOut:
         if current is None or RANK[inv.role] > RANK[current]:
             await projects.add_member(conn, inv.project_id, user.id, inv.role)
         await invitations.mark_accepted(conn, inv.id, user.id)
+        await audit.record(
+            conn,
+            "invitation.accepted",
+            actor=user.id,
+            target_user=user.id,
+            target_project=inv.project_id,
+            invitation=inv.id,
+            role=inv.role,
+        )
     role = await projects.member_role(db, inv.project_id, user.id)
     return AcceptedOut(project_id=inv.project_id, role=role)  # type: ignore[arg-type]

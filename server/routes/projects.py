@@ -16,7 +16,8 @@ from server.api import Api, Call
 from server.errors import Conflict
 from server.workflow.template import default_template
 from storage.errors import Conflict as StorageConflict
-from storage.repos import projects
+from storage.repos import audit, projects
+from storage.sql import Conn
 
 api = Api()
 
@@ -76,14 +77,18 @@ async def create_project(call: Call) -> ProjectOut:
         projects.NewPhase(p.number, p.key, p.title, p.description, p.guidance, p.depends_on)
         for p in template.phases
     ]
-    project = await projects.create_project(
-        call.services.db,
-        owner=call.user_id,
-        name=body.name,
-        description=body.description,
-        template=(template.key, template.version),
-        phases=phases,
-    )
+    async with call.services.db.acquire() as conn, conn.transaction():
+        project = await projects.create_project(
+            conn,
+            owner=call.user_id,
+            name=body.name,
+            description=body.description,
+            template=(template.key, template.version),
+            phases=phases,
+        )
+        await audit.record(
+            conn, "project.created", actor=call.user_id, target_project=project.id, name=body.name
+        )
     return project_out(project, "owner")
 
 
@@ -125,8 +130,18 @@ async def delete_project(call: Call) -> None:
     """Delete a project and everything in it (owner only)."""
     project_id = call.path("project_id")
     await require_role(call.services.db, project_id, call.user_id, "owner")
+    project = await projects.get_project(call.services.db, project_id)
     documents = [str(DocumentName(project_id, n)) for n in (*range(1, PHASE_COUNT + 1), None)]
-    files = await projects.delete_project(call.services.db, project_id, documents)
+    async with call.services.db.acquire() as conn, conn.transaction():
+        files = await projects.delete_project(conn, project_id, documents)
+        # The name too: the entry outlives the project it names.
+        await audit.record(
+            conn,
+            "project.deleted",
+            actor=call.user_id,
+            target_project=project_id,
+            name=project.name,
+        )
     if call.services.rooms is not None:
         call.services.rooms.membership_changed(project_id, None, None)
     await asyncio.to_thread(_remove_files, call.services.settings.export_dir, files)
@@ -157,11 +172,32 @@ async def _change_member(call: Call, role: Role | None) -> None:
         if role is not None:
             await require_role(call.services.db, project_id, call.user_id, "owner")
     try:
-        await projects.change_member(call.services.db, project_id, user_id, role)
+        async with call.services.db.acquire() as conn, conn.transaction():
+            previous = await projects.change_member(conn, project_id, user_id, role)
+            await _audit_change(conn, call.user_id, project_id, user_id, previous, role)
     except StorageConflict as exc:
         raise Conflict(str(exc)) from None
     if call.services.rooms is not None:
         call.services.rooms.membership_changed(project_id, user_id, role)
+
+
+async def _audit_change(
+    conn: Conn,
+    actor: uuid.UUID,
+    project_id: uuid.UUID,
+    user_id: uuid.UUID,
+    previous: str,
+    role: Role | None,
+) -> None:
+    if role is None:
+        action, details = "member.removed", {"role": previous}
+    elif role != previous:
+        action, details = "member.role_changed", {"from": previous, "to": role}
+    else:
+        return  # setting the role a member has changes nothing: no entry
+    await audit.record(
+        conn, action, actor=actor, target_user=user_id, target_project=project_id, **details
+    )
 
 
 @api.op(

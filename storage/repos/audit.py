@@ -22,6 +22,7 @@ class Entry:
     target_user: uuid.UUID | None
     target_project: uuid.UUID | None
     details: dict[str, Any]
+    actor_email: str | None = None  # None: the CLI, or an account deleted since
 
 
 async def record(
@@ -49,22 +50,29 @@ async def search(
     db: Db,
     *,
     actor: uuid.UUID | None = None,
+    target: uuid.UUID | None = None,
     target_user: uuid.UUID | None = None,
     target_project: uuid.UUID | None = None,
     since: datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[Entry]:
-    """Newest first; `before_id` pages back from the last entry of the previous page."""
+    """Newest first; `before_id` pages back from the last entry of the previous page.
+
+    `target` matches either column: an id names an account or a project, never both.
+    """
     rows = await db.fetch(
-        "SELECT id, at, actor, action, target_user, target_project, details FROM audit_log"
-        " WHERE ($1::uuid IS NULL OR actor = $1)"
-        " AND ($2::uuid IS NULL OR target_user = $2)"
-        " AND ($3::uuid IS NULL OR target_project = $3)"
-        " AND ($4::timestamptz IS NULL OR at >= $4)"
-        " AND ($5::bigint IS NULL OR id < $5)"
-        " ORDER BY id DESC LIMIT $6",
+        "SELECT a.id, a.at, a.actor, a.action, a.target_user, a.target_project, a.details,"
+        " u.email AS actor_email FROM audit_log a LEFT JOIN users u ON u.id = a.actor"
+        " WHERE ($1::uuid IS NULL OR a.actor = $1)"
+        " AND ($2::uuid IS NULL OR a.target_user = $2 OR a.target_project = $2)"
+        " AND ($3::uuid IS NULL OR a.target_user = $3)"
+        " AND ($4::uuid IS NULL OR a.target_project = $4)"
+        " AND ($5::timestamptz IS NULL OR a.at >= $5)"
+        " AND ($6::bigint IS NULL OR a.id < $6)"
+        " ORDER BY a.id DESC LIMIT $7",
         actor,
+        target,
         target_user,
         target_project,
         since,

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.sql import Conn
+from storage.sql import Conn, Db
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ _COLUMNS = "id, project_id, email, role, expires_at, accepted_at, created_at"
 
 
 async def create_invitation(
-    db: asyncpg.Pool,
+    db: Db,
     *,
     project_id: uuid.UUID,
     email: str,

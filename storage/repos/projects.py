@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,8 +55,20 @@ def _project(row: asyncpg.Record) -> Project:
     return Project(**{k: row[k] for k in Project.__dataclass_fields__})
 
 
+@contextlib.asynccontextmanager
+async def _transaction(db: Db) -> AsyncIterator[Conn]:
+    """A transaction of its own on a pool; on a connection, a savepoint in the caller's, so
+    the caller can commit more (an audit entry) with the change."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn, conn.transaction():
+            yield conn
+    else:
+        async with db.transaction():
+            yield db
+
+
 async def create_project(
-    db: asyncpg.Pool,
+    db: Db,
     *,
     owner: uuid.UUID,
     name: str,
@@ -63,7 +76,7 @@ async def create_project(
     template: tuple[str, int],
     phases: Sequence[NewPhase],
 ) -> Project:
-    async with db.acquire() as conn, conn.transaction():
+    async with _transaction(db) as conn:
         row = await conn.fetchrow(
             f"INSERT INTO projects (name, description, template_key, template_version, created_by)"
             f" VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
@@ -122,14 +135,12 @@ async def update_project(
     return _project(row)
 
 
-async def delete_project(
-    db: asyncpg.Pool, project_id: uuid.UUID, documents: Sequence[str]
-) -> list[str]:
+async def delete_project(db: Db, project_id: uuid.UUID, documents: Sequence[str]) -> list[str]:
     """Delete a project, its rows (by cascade) and its `documents`, in one transaction.
 
     Returns the names of its export files, which only the caller can remove.
     """
-    async with db.acquire() as conn, conn.transaction():
+    async with _transaction(db) as conn:
         files = await conn.fetch(
             "SELECT file_name FROM exports WHERE project_id = $1 AND file_name IS NOT NULL",
             project_id,
@@ -180,11 +191,10 @@ async def _lock_owners(conn: Conn, project_id: uuid.UUID) -> int:
     return len(rows)
 
 
-async def change_member(
-    db: asyncpg.Pool, project_id: uuid.UUID, user_id: uuid.UUID, role: str | None
-) -> None:
-    """Set a member's role, or remove them when role is None; the last owner stays."""
-    async with db.acquire() as conn, conn.transaction():
+async def change_member(db: Db, project_id: uuid.UUID, user_id: uuid.UUID, role: str | None) -> str:
+    """Set a member's role, or remove them when role is None; the last owner stays.
+    Returns the role they had."""
+    async with _transaction(db) as conn:
         owners = await _lock_owners(conn, project_id)
         current = await conn.fetchval(
             "SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2 FOR UPDATE",
@@ -203,3 +213,4 @@ async def change_member(
             )
         else:
             await add_member(conn, project_id, user_id, role)
+    return str(current)

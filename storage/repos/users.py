@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from storage.errors import Conflict, NotFound
+from storage.sql import Conn, Db
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +20,10 @@ class User:
     password_hash: str
     role: str
     created_at: datetime
+    disabled_at: datetime | None = None
 
 
-_COLUMNS = "id, email, display_name, password_hash, role, created_at"
+_COLUMNS = "id, email, display_name, password_hash, role, created_at, disabled_at"
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -58,7 +60,7 @@ async def get_user(db: asyncpg.Pool, user_id: uuid.UUID) -> User:
     return _user(row)
 
 
-async def active_role(db: asyncpg.Pool, user_id: uuid.UUID) -> str | None:
+async def active_role(db: Db, user_id: uuid.UUID) -> str | None:
     """The account role of an enabled account; None if it is disabled or does not exist."""
     role: str | None = await db.fetchval(
         "SELECT role FROM users WHERE id = $1 AND disabled_at IS NULL", user_id
@@ -66,9 +68,75 @@ async def active_role(db: asyncpg.Pool, user_id: uuid.UUID) -> str | None:
     return role
 
 
-async def set_password_hash(db: asyncpg.Pool, user_id: uuid.UUID, password_hash: str) -> None:
+async def set_password_hash(db: Db, user_id: uuid.UUID, password_hash: str) -> None:
     await db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 
 async def set_role(db: asyncpg.Pool, user_id: uuid.UUID, role: str) -> None:
     await db.execute("UPDATE users SET role = $2 WHERE id = $1", user_id, role)
+
+
+async def set_display_name(db: Db, user_id: uuid.UUID, display_name: str) -> User:
+    row = await db.fetchrow(
+        f"UPDATE users SET display_name = $2 WHERE id = $1 RETURNING {_COLUMNS}",
+        user_id,
+        display_name,
+    )
+    if row is None:
+        raise NotFound("user", user_id)
+    return _user(row)
+
+
+async def lock_user(conn: Conn, user_id: uuid.UUID) -> User:
+    """The user's row, locked until the transaction ends (NotFound if there is none)."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1 FOR UPDATE", user_id)
+    if row is None:
+        raise NotFound("user", user_id)
+    return _user(row)
+
+
+async def share_user(conn: Conn, user_id: uuid.UUID) -> User | None:
+    """The user's row, kept from deletion (not from updates) until the transaction ends."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1 FOR KEY SHARE", user_id)
+    return None if row is None else _user(row)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedProject:
+    id: uuid.UUID
+    name: str
+
+
+async def sole_owned_projects(conn: Conn, user_id: uuid.UUID) -> list[OwnedProject]:
+    """The projects whose only owner is this user. The owner rows of every project the user
+    owns stay locked, as `projects.change_member` locks them, so no co-owner leaves meanwhile."""
+    await conn.execute(
+        "SELECT 1 FROM project_members WHERE role = 'owner' AND project_id IN"
+        " (SELECT project_id FROM project_members WHERE user_id = $1 AND role = 'owner')"
+        " ORDER BY project_id, user_id FOR UPDATE",
+        user_id,
+    )
+    rows = await conn.fetch(
+        "SELECT p.id, p.name FROM projects p JOIN project_members m ON m.project_id = p.id"
+        " WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS (SELECT 1 FROM"
+        " project_members o WHERE o.project_id = p.id AND o.role = 'owner' AND o.user_id <> $1)"
+        " ORDER BY p.name, p.id",
+        user_id,
+    )
+    return [OwnedProject(id=r["id"], name=r["name"]) for r in rows]
+
+
+async def delete_user(conn: Conn, user_id: uuid.UUID) -> None:
+    """Delete the row; memberships, sessions and resets go with it (ON DELETE CASCADE)."""
+    await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+
+
+async def has_pending_invitation(db: Db, email: str) -> bool:
+    """Whether an invitation to this email waits, unaccepted and unexpired (the `invite`
+    registration policy lets exactly these emails register)."""
+    found: bool = await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM invitations WHERE lower(email) = lower($1)"
+        " AND accepted_at IS NULL AND expires_at > now())",
+        email,
+    )
+    return found
