@@ -32,6 +32,7 @@ ACCOUNT = "account"
 Seeder = Callable[[DocumentName, Room], Awaitable[None]]
 
 
+CLOSED_USER_MEMORY_S = 30.0  # longer than any access check takes
 PARKED_GIVE_UP_S = 60.0  # how long remote updates may wait for a missing dependency
 MAX_BAD_ROWS = 16  # stored updates skipped before a document is refused as unreadable
 
@@ -91,6 +92,7 @@ class RoomManager:
         self.catch_ups = 0
         self.head_checks = 0
         self.closing = False
+        self._closed_users: dict[uuid.UUID, float] = {}  # disabled or deleted: when
         self.resets = 0  # replicas dropped because an update failed to integrate
         self._control: dict[str, Callable[[dict[str, Any]], None]] = {
             MEMBERSHIP: self._membership_message,
@@ -370,10 +372,25 @@ class RoomManager:
         self.send_control(ACCOUNT, {"user": str(user_id)})
 
     def close_user(self, user_id: uuid.UUID) -> None:
+        """Close the account's sockets. Read-only at once: what they send while the close
+        goes out is not applied. Remembered for a while, so that a socket whose access check
+        passed just before (and joins just after) is closed on joining."""
+        now = time.monotonic()
+        self._closed_users[user_id] = now
+        for key, at in list(self._closed_users.items()):
+            if now - at > CLOSED_USER_MEMORY_S:
+                del self._closed_users[key]
         for room in list(self._rooms.values()):
             for peer in list(room.peers):
                 if peer.user_id == user_id:
+                    peer.read_only = True
                     peer.connection.close_soon(Unauthorized("this account is disabled or deleted"))
+
+    def closed_since(self, user_id: uuid.UUID | None, since: float) -> bool:
+        """Whether this account's sockets were closed at or after `since` (monotonic): an
+        access check that started before then may have passed on what was true before."""
+        at = self._closed_users.get(user_id) if user_id is not None else None
+        return at is not None and at >= since
 
     def on_control(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
         """Run `handler` for control messages of `kind` sent by other nodes."""
@@ -409,6 +426,7 @@ class RoomManager:
                 if user_id is not None and peer.user_id != user_id:
                     continue
                 if role is None:
+                    peer.read_only = True  # nothing more it sends is applied
                     peer.connection.close_soon(Forbidden("no longer a member of this project"))
                 else:
                     read_only = role == "viewer" or room.read_only

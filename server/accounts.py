@@ -64,8 +64,10 @@ async def _transfer(
     transfer_to: uuid.UUID,
     actor: uuid.UUID | None,
 ) -> None:
-    # A disabled account cannot act on what it would receive: it is no target.
-    if await users.active_role(conn, transfer_to) is None:
+    # A disabled account cannot act on what it would receive: it is no target. Kept as it
+    # is (not disabled, not deleted) until the transfer commits.
+    target = await users.share_user(conn, transfer_to)
+    if target is None or target.disabled_at is not None:
         raise NotFound("the account to transfer projects to does not exist or is disabled")
     for project in owned:
         await projects.add_member(conn, project.id, transfer_to, "owner")

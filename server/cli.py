@@ -86,8 +86,11 @@ async def _create_user(settings: Settings, email: str, password: str, admin: boo
         existing = await users.find_by_email(db, email)
         role = "admin" if admin else "user"
         if existing is not None:
-            await users.set_role(db, existing.id, role)
-            print(f"{email} exists; role set to {role}")
+            # Only ever a promotion here: a demotion goes through `set_role`'s last-admin
+            # guard and audit (the admin API), never as a side effect of re-creating.
+            if admin and existing.role != "admin":
+                await accounts.set_role(db, existing.id, "admin", actor=None)
+            print(f"{email} exists; its role is {'admin' if admin else existing.role}")
             return
         await users.create_user(
             db, email, email.partition("@")[0], await hasher.hash(password), role

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import RunningServer, fresh_database, run_server, settings_for
+from tests.support import (
+    RunningServer,
+    fresh_database,
+    redis_server,
+    run_server,
+    settings_for,
+    shared_redis_url,
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +35,14 @@ async def server(
 async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     async with server.client() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL or the local server when one answers, else a private redis-server."""
+    url = shared_redis_url()
+    if url is not None:
+        yield url
+        return
+    with redis_server() as private:
+        yield private

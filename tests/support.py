@@ -311,3 +311,25 @@ async def ua_process(
                 await proc.wait()
         if log:
             out.close()  # type: ignore[union-attr]
+
+
+@contextlib.asynccontextmanager
+async def ua_cluster(
+    dsn: str, redis: str, tmp: Path, count: int, **env: str
+) -> AsyncIterator[tuple[list[int], list[asyncio.subprocess.Process], dict[str, str]]]:
+    """`count` `ua serve` processes on one database and one Redis (a prefix of their own),
+    logs in tmp/node{i}.log: (ports, processes, their environment)."""
+    shared = {
+        "DATABASE_URL": dsn,
+        "REDIS_URL": redis,
+        "REDIS_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+        "DATA_DIR": str(tmp),
+        **env,
+    }
+    ports = [free_port() for _ in range(count)]
+    async with contextlib.AsyncExitStack() as stack:
+        procs = [
+            await stack.enter_async_context(ua_process(port, shared, log=tmp / f"node{i}.log"))
+            for i, port in enumerate(ports)
+        ]
+        yield ports, procs, shared

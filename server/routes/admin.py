@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -120,12 +120,13 @@ def _decode_cursor(cursor: str) -> str:
 def _decode_project_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     at, _, ident = _decode_cursor(cursor).partition(" ")
     try:
-        after = datetime.fromisoformat(at), uuid.UUID(ident)
-    except ValueError:
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError("no time zone")
+        # In UTC here: year 1 at +01:00 would overflow later, inside the database driver.
+        return when.astimezone(UTC), uuid.UUID(ident)
+    except (ValueError, OverflowError):
         raise Invalid("the cursor is invalid") from None
-    if after[0].tzinfo is None:
-        raise Invalid("the cursor is invalid")
-    return after
 
 
 def _user_out(account: admin.Account) -> AdminUserOut:

@@ -26,6 +26,8 @@ class RegisterIn(BaseModel):
     email: EmailStr
     password: str = Field(max_length=MAX_LENGTH)
     display_name: str = Field(min_length=1, max_length=100)
+    # With REGISTRATION=invite: the invitation's token (the email must be the invited one).
+    invitation: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class LoginIn(BaseModel):
@@ -76,7 +78,7 @@ async def register(call: Call) -> UserOut:
     body: RegisterIn = call.body
     address = client_address(call.request)
     refuse_if(await call.services.register_limiter.hit(f"register:ip:{address}"), "registrations")
-    await _check_registration_policy(call.services, body.email)
+    await _check_registration_policy(call.services, body.email, body.invitation)
     problems = password_problems(body.password, body.email)
     if problems:
         details = [{"field": "password", "message": p} for p in problems]
@@ -100,13 +102,20 @@ async def register(call: Call) -> UserOut:
     return user_out(user)
 
 
-async def _check_registration_policy(services: Services, email: str) -> None:
+async def _check_registration_policy(
+    services: Services, email: str, invitation: str | None
+) -> None:
+    """`invite`: the invitation's token must come with its email. Knowing that an address
+    was invited is not enough, and without the token the answer says nothing about it."""
     policy = services.settings.registration
     if policy == "closed":
         raise Forbidden("registration is closed: an administrator creates accounts")
-    if policy == "invite" and not await users.has_pending_invitation(services.db, email):
+    if policy == "invite" and (
+        invitation is None or not await users.invited(services.db, hash_token(invitation), email)
+    ):
         raise Forbidden(
-            "registration is by invitation only: ask a project owner to invite this email"
+            "registration is by invitation only: register with the invitation's token"
+            " and the email it was sent to"
         )
 
 
@@ -175,14 +184,18 @@ async def refresh(call: Call) -> TokensOut:
     """Rotate a refresh token; a reused one revokes its whole family."""
     body: RefreshIn = call.body
     services = call.services
+    token_hash = hash_token(body.refresh_token)
     async with services.db.acquire() as conn, conn.transaction():
-        token = await tokens.claim_refresh_token(conn, hash_token(body.refresh_token))
+        # The account first, then the token: the order of every path that changes both (a
+        # password change, a reset, a disable, a delete), so none can slip a new token past
+        # its revoke-all, and none deadlocks with a refresh.
+        owner = await tokens.user_of(conn, token_hash)
+        user = None if owner is None else await users.share_user(conn, owner)
+        token = await tokens.claim_refresh_token(conn, token_hash)
         if token is not None and token.used_at is not None:
             await tokens.revoke_family(conn, token.family_id)  # committed: no raise in here
         problem = _refresh_problem(token)
         if token is not None and problem is None:
-            # Kept from deletion until the new token is written (or its insert would fail).
-            user = await users.share_user(conn, token.user_id)
             if user is None or user.disabled_at is not None:
                 # Raised in here, so the token stays unused for when the account is enabled.
                 raise Unauthorized("this account is disabled or no longer exists")

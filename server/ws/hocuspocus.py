@@ -67,6 +67,7 @@ class Session:
             return  # a token refresh for a document already open
         if len(self.joined) >= self.services.settings.ws_max_documents_per_socket:
             raise TooManyDocuments()
+        checked_at = time.monotonic()
         try:
             with database_required():
                 principal = principal_of(self.services, token)
@@ -93,6 +94,8 @@ class Session:
         )
         self.joined[frame.address] = (room, peer)
         room.join(peer)
+        if self.rooms.closed_since(principal.user_id, checked_at):
+            raise Unauthorized("this account is disabled or deleted")
 
     def leave(self, address: str) -> None:
         joined = self.joined.pop(address, None)

@@ -9,7 +9,7 @@ import time
 
 from starlette.websockets import WebSocket
 
-from collab.errors import CollabError
+from collab.errors import CollabError, Unauthorized
 from collab.peer import Connection, Peer
 from collab.protocol import ywire
 from collab.room import NeedsResync, Room
@@ -56,6 +56,7 @@ async def yjs_endpoint(ws: WebSocket) -> None:
     settings = services.settings
     await ws.accept()
     assert services.rooms is not None
+    checked_at = time.monotonic()
     try:
         with database_required():
             async with asyncio.timeout(settings.ws_auth_timeout_s):
@@ -69,6 +70,8 @@ async def yjs_endpoint(ws: WebSocket) -> None:
     conn = new_connection(ws, settings)
     peer = Peer(conn, "y", ywire.encode, principal.user_id, access.read_only)
     room.join(peer)
+    if services.rooms.closed_since(principal.user_id, checked_at):
+        conn.close_soon(Unauthorized("this account is disabled or deleted"))
     try:
         await serve_connection(
             conn, lambda: _read(ws, conn, room, peer, settings), services.metrics, "yjs"

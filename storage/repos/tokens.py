@@ -39,6 +39,14 @@ async def insert_refresh_token(
     )
 
 
+async def user_of(db: Db, token_hash: bytes) -> uuid.UUID | None:
+    """Whose token this is, without locking it (to lock the account first)."""
+    value: uuid.UUID | None = await db.fetchval(
+        "SELECT user_id FROM refresh_tokens WHERE token_hash = $1", token_hash
+    )
+    return value
+
+
 async def claim_refresh_token(conn: Conn, token_hash: bytes) -> RefreshToken | None:
     """Lock the token's row and mark it used; return it as it was before (None if unknown)."""
     row = await conn.fetchrow(
@@ -49,7 +57,11 @@ async def claim_refresh_token(conn: Conn, token_hash: bytes) -> RefreshToken | N
     if row is None:
         return None
     await conn.execute(
-        "UPDATE refresh_tokens SET used_at = coalesce(used_at, now()) WHERE id = $1", row["id"]
+        # A revoked token stays unused: presented again it is refused, not taken for reuse
+        # (which would revoke the pair a password change continued its session with).
+        "UPDATE refresh_tokens SET used_at = coalesce(used_at, now())"
+        " WHERE id = $1 AND revoked_at IS NULL",
+        row["id"],
     )
     return RefreshToken(**dict(row))
 

@@ -72,10 +72,6 @@ async def set_password_hash(db: Db, user_id: uuid.UUID, password_hash: str) -> N
     await db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 
-async def set_role(db: asyncpg.Pool, user_id: uuid.UUID, role: str) -> None:
-    await db.execute("UPDATE users SET role = $2 WHERE id = $1", user_id, role)
-
-
 async def set_display_name(db: Db, user_id: uuid.UUID, display_name: str) -> User:
     row = await db.fetchrow(
         f"UPDATE users SET display_name = $2 WHERE id = $1 RETURNING {_COLUMNS}",
@@ -96,8 +92,8 @@ async def lock_user(conn: Conn, user_id: uuid.UUID) -> User:
 
 
 async def share_user(conn: Conn, user_id: uuid.UUID) -> User | None:
-    """The user's row, kept from deletion (not from updates) until the transaction ends."""
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1 FOR KEY SHARE", user_id)
+    """The user's row, kept from changes and deletion until the transaction ends."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1 FOR SHARE", user_id)
     return None if row is None else _user(row)
 
 
@@ -131,12 +127,13 @@ async def delete_user(conn: Conn, user_id: uuid.UUID) -> None:
     await conn.execute("DELETE FROM users WHERE id = $1", user_id)
 
 
-async def has_pending_invitation(db: Db, email: str) -> bool:
-    """Whether an invitation to this email waits, unaccepted and unexpired (the `invite`
-    registration policy lets exactly these emails register)."""
+async def invited(db: Db, token_hash: bytes, email: str) -> bool:
+    """Whether this invitation waits, unaccepted and unexpired, for this email (the `invite`
+    registration policy lets exactly its holder register)."""
     found: bool = await db.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM invitations WHERE lower(email) = lower($1)"
-        " AND accepted_at IS NULL AND expires_at > now())",
+        "SELECT EXISTS (SELECT 1 FROM invitations WHERE token_hash = $1"
+        " AND lower(email) = lower($2) AND accepted_at IS NULL AND expires_at > now())",
+        token_hash,
         email,
     )
     return found

@@ -266,15 +266,23 @@ async def test_invite_only_registration(
         headers=bearer(owner),
     )
     assert r.status_code == 201
+    token = r.json()["token"]
     async with run_server(settings_for(database, tmp_path, registration="invite")) as invite:
         async with invite.client() as c:
             r = await c.post("/api/auth/register", json=_registration("nobody@example.com"))
             assert r.status_code == 403
             assert "invitation" in r.json()["error"]["message"]
-            r = await c.post("/api/auth/register", json=_registration(invited.upper()))
+            # Knowing the invited address is not enough: the token must come with it...
+            r = await c.post("/api/auth/register", json=_registration(invited))
+            assert r.status_code == 403
+            # ...and the token is not enough for another address.
+            other = {**_registration("other@example.com"), "invitation": token}
+            assert (await c.post("/api/auth/register", json=other)).status_code == 403
+            mine = {**_registration(invited.upper()), "invitation": token}
+            r = await c.post("/api/auth/register", json=mine)
             assert r.status_code == 201, r.text
             # An account that exists is still not revealed (its invitation is pending too).
-            r = await c.post("/api/auth/register", json=_registration(invited))
+            r = await c.post("/api/auth/register", json=mine)
             assert r.status_code == 201
 
 

@@ -7,13 +7,12 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
 from collab.protocol import hocuspocus as hp
 from tests.hclient import HClient, HDoc, hclient
@@ -22,39 +21,17 @@ from tests.support import (
     Account,
     add_member,
     bearer,
-    free_port,
     fresh_database,
     new_project,
-    redis_server,
-    shared_redis_url,
-    ua_process,
+    ua_cluster,
 )
 from tests.yclient import YClient, yclient
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    url = shared_redis_url()
-    if url is not None:
-        yield url
-        return
-    with redis_server() as private:
-        yield private
 
 
 @asynccontextmanager
 async def two_nodes(redis: str, tmp: Path) -> AsyncIterator[tuple[list[int], dict[str, str]]]:
     """Two `ua serve` processes on one new database and Redis: (ports, their environment)."""
-    async with fresh_database() as dsn, AsyncExitStack() as stack:
-        env = {
-            "DATABASE_URL": dsn,
-            "REDIS_URL": redis,
-            "REDIS_PREFIX": f"a{uuid.uuid4().hex[:10]}",
-            "DATA_DIR": str(tmp),
-        }
-        ports = [free_port(), free_port()]
-        for i, port in enumerate(ports):
-            await stack.enter_async_context(ua_process(port, env, log=tmp / f"node{i}.log"))
+    async with fresh_database() as dsn, ua_cluster(dsn, redis, tmp, 2) as (ports, _, env):
         yield ports, env
 
 

@@ -15,7 +15,6 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,8 @@ from tests.pgfault import PgFault, private_postgres
 from tests.support import (
     Account,
     bearer,
-    free_port,
     make_account,
-    redis_server,
-    shared_redis_url,
-    ua_process,
+    ua_cluster,
     wait_ready,
 )
 from tests.yclient import YClient, yclient
@@ -72,16 +68,6 @@ async def database(postgres: PgFault) -> str:
     return postgres.dsn_for(name)
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    url = shared_redis_url()
-    if url is not None:
-        yield url
-        return
-    with redis_server() as private:
-        yield private
-
-
 def http_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
@@ -95,17 +81,7 @@ async def nodes(
     dsn: str, redis: str, tmp: Path, count: int, **env: str
 ) -> AsyncIterator[list[int]]:
     """`count` `ua serve` processes on one database and one Redis; logs in tmp/node{i}.log."""
-    shared = {
-        "DATABASE_URL": dsn,
-        "REDIS_URL": redis,
-        "REDIS_PREFIX": f"o{uuid.uuid4().hex[:10]}",
-        "DATA_DIR": str(tmp),
-        **env,
-    }
-    ports = [free_port() for _ in range(count)]
-    async with AsyncExitStack() as stack:
-        for i, port in enumerate(ports):
-            await stack.enter_async_context(ua_process(port, shared, log=tmp / f"node{i}.log"))
+    async with ua_cluster(dsn, redis, tmp, count, **env) as (ports, _, _):
         yield ports
 
 

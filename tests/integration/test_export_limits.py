@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -22,21 +22,9 @@ from tests.support import (
     bearer,
     eventually,
     make_account,
-    redis_server,
     run_server,
     settings_for,
-    shared_redis_url,
 )
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    url = shared_redis_url()
-    if url is not None:
-        yield url
-        return
-    with redis_server() as private:
-        yield private
 
 
 @pytest.fixture(scope="module")

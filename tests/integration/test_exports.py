@@ -13,7 +13,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 from pycrdt import Map
 
 from collab.content import markdown_to_prosemirror, write_prosemirror
@@ -27,10 +26,8 @@ from tests.support import (
     free_port,
     fresh_database,
     make_account,
-    redis_server,
     run_server,
     settings_for,
-    shared_redis_url,
     ua_process,
 )
 from tests.yclient import yclient
@@ -217,22 +214,12 @@ async def test_abandoned_export_is_failed_not_stuck(database: str, tmp_path: Pat
         await eventually(failed, 15)
 
 
-@pytest.fixture
-def any_redis() -> Any:
-    url = shared_redis_url()
-    if url is not None:
-        yield url
-        return
-    with redis_server() as private:
-        yield private
-
-
-async def test_worker_process_renders_exports(any_redis: str, tmp_path: Path) -> None:
+async def test_worker_process_renders_exports(redis_url: str, tmp_path: Path) -> None:
     async with fresh_database() as dsn:
         port = free_port()
         env = {
             "DATABASE_URL": dsn,
-            "REDIS_URL": any_redis,
+            "REDIS_URL": redis_url,
             "REDIS_PREFIX": f"x{uuid.uuid4().hex[:8]}",
             "DATA_DIR": str(tmp_path),
             "EXPORT_DIR": str(tmp_path / "exports"),

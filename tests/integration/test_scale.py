@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 from collab.protocol import ywire
 from tests.hclient import hclient
@@ -22,38 +21,17 @@ from tests.support import (
     fresh_database,
     make_account,
     redis_server,
-    shared_redis_url,
+    ua_cluster,
     ua_process,
 )
 from tests.yclient import yclient
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    url = shared_redis_url()
-    if url is not None:
-        yield url
-        return
-    with redis_server() as private:
-        yield private
 
 
 @asynccontextmanager
 async def cluster(
     dsn: str, redis: str, tmp: Path, nodes: int
 ) -> AsyncIterator[tuple[list[int], list[asyncio.subprocess.Process]]]:
-    env = {
-        "DATABASE_URL": dsn,
-        "REDIS_URL": redis,
-        "REDIS_PREFIX": f"t{uuid.uuid4().hex[:10]}",
-        "DATA_DIR": str(tmp),
-    }
-    ports = [free_port() for _ in range(nodes)]
-    async with AsyncExitStack() as stack:
-        procs = [
-            await stack.enter_async_context(ua_process(p, env, log=tmp / f"node{i}.log"))
-            for i, p in enumerate(ports)
-        ]
+    async with ua_cluster(dsn, redis, tmp, nodes) as (ports, procs, _):
         yield ports, procs
 
 
