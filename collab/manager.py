@@ -93,6 +93,10 @@ class RoomManager:
         self.head_checks = 0
         self.closing = False
         self._closed_users: dict[uuid.UUID, float] = {}  # disabled or deleted: when
+        # Called when control messages from other nodes were lost (a membership change or a
+        # disabled account among them, maybe): whoever knows who may access what re-checks
+        # the local peers.
+        self.on_control_lost: Callable[[], None] | None = None
         self.resets = 0  # replicas dropped because an update failed to integrate
         self._control: dict[str, Callable[[dict[str, Any]], None]] = {
             MEMBERSHIP: self._membership_message,
@@ -113,6 +117,9 @@ class RoomManager:
 
     def loaded(self, name: str) -> Room | None:
         return self._rooms.get(name)
+
+    def rooms(self) -> list[Room]:
+        return list(self._rooms.values())
 
     async def get(self, name: DocumentName) -> Room:
         key = str(name)
@@ -411,7 +418,9 @@ class RoomManager:
         async with self._pubsub.subscribe(CONTROL) as messages:
             async for payload in messages:
                 if not payload:  # lost control messages: nothing to replay them from
-                    log.warning("control messages from other nodes were lost")
+                    log.warning("control messages from other nodes may be lost; re-checking")
+                    if self.on_control_lost is not None:
+                        self.on_control_lost()
                     continue
                 try:
                     message = json.loads(payload)

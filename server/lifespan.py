@@ -18,6 +18,7 @@ from server.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimit
 from server.auth.tokens import AccessTokens
 from server.metrics import Metrics
 from server.realtime import open_rooms
+from server.revalidate import revalidate_soon
 from server.services import Services
 from server.settings import Settings
 from server.tasks.runtime import Runtime
@@ -122,6 +123,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         # Entered after the rooms, so it exits first: pending statuses reach the meta rooms.
         await stack.enter_async_context(open_watcher(watcher))
         watch_realtime(metrics, rooms)
+        rooms.on_control_lost = lambda: revalidate_soon(db, rooms)
         services.rooms = rooms
         # Entered last, so in-process exports finish before the rooms and the pool close.
         services.tasks = await stack.enter_async_context(
