@@ -221,14 +221,16 @@ class RoomManager:
     async def _repair(self, room: Room) -> None:
         """Serve catch-up requests for one room: the first at once, later ones spaced by a
         growing pause while they keep coming (or keep failing: the database may be away)."""
-        pause, parked_since = 0.05, None
+        pause, parked_since, failed = 0.05, None, False
         try:
             while room in self._wanted and self._rooms.get(room.name) is room:
                 self._wanted.discard(room)
                 try:
                     await self.catch_up(room)
                 except Exception as exc:
-                    log.warning("catch-up of %s failed (%s); retrying", room.name, exc)
+                    if not failed:  # once per spell: many rooms may be waiting at once
+                        log.warning("catch-up of %s failed (%s); retrying", room.name, exc)
+                    failed = True
                     self._wanted.add(room)
                 if room.parked:  # its dependency is not in the log yet: look again
                     now = time.monotonic()
@@ -251,8 +253,7 @@ class RoomManager:
         """Apply whatever the log has beyond this replica; idempotent."""
         stored = await self._store.load_after(room.name, room.log_position)
         parts = ([stored.snapshot] if stored.snapshot else []) + stored.updates
-        for part in parts:
-            room.apply_remote(part)
+        room.apply_remote(*parts)
         if not room.parked:  # else a row read now may be the one still waiting: re-read it
             room.log_position = max(room.log_position, stored.last_id)
         room.caught_up_at = time.monotonic()

@@ -32,6 +32,7 @@ from collab.peer import Connection, Peer
 from collab.protocol import relay
 from collab.protocol.awareness import AwarenessRegistry, decode_awareness
 from collab.protocol.update import (
+    Needs,
     check_state_vector,
     check_update,
     contains,
@@ -127,7 +128,7 @@ class Room:
         self.log_head_seen = 0  # the log's head at the last anti-entropy look
         self.caught_up_at = time.monotonic()
         self.arrivals = relay.Arrivals()
-        self.parked: list[bytes] = []
+        self.parked: list[tuple[bytes, Needs]] = []
         self.on_behind: Callable[[Room], None] | None = None
         self._sender = f"{pubsub.node_id}/{next(_INCARNATIONS)}"
         self._seq = 0
@@ -234,23 +235,26 @@ class Room:
             return True
         return contains(read_delete_set(Snapshot.from_doc(self.doc).encode()), needs.deletes)
 
-    def apply_remote(self, update: bytes) -> None:
-        """An update another node accepted (or a row of the log). One that builds on
+    def apply_remote(self, *updates: bytes) -> None:
+        """Updates another node accepted (or rows of the log), in order. One that builds on
         something this replica lacks is parked, not given to yrs (pending structs can crash
         it, and nobody would notice the hole), and `on_behind` is told: the missing part was
         lost on the way and is in the log, or soon will be. What applies is relayed to the
-        peers, and may free parked updates."""
+        peers; once all are in, parked updates they may have freed are tried again."""
         if self.damaged:
             return
-        try:
-            needs = check_update(update)
-        except ProtocolError:
-            log.warning("ignoring a malformed update from pub/sub for %s", self.name)
-            return
-        if needs.missing(read_state_vector(self.doc.get_state())):
-            self._park(update)
-            return
-        if self._integrate_remote(update) and self.parked:
+        integrated = False
+        for update in updates:
+            try:
+                needs = check_update(update)
+            except ProtocolError:
+                log.warning("ignoring a malformed update from pub/sub for %s", self.name)
+                continue
+            if needs.missing(read_state_vector(self.doc.get_state())):
+                self._park(update, needs)
+            else:
+                integrated = self._integrate_remote(update) or integrated
+        if integrated and self.parked:
             self._unpark()
 
     def _integrate_remote(self, update: bytes) -> bool:
@@ -263,8 +267,8 @@ class Room:
             self._queue(update, None, publish=False)
         return changed
 
-    def _park(self, update: bytes) -> None:
-        self.parked.append(update)
+    def _park(self, update: bytes, needs: Needs) -> None:
+        self.parked.append((update, needs))
         if len(self.parked) > self._limits.parked_updates:
             # Dropped here, but in the log: the catch-up this triggers reads it again.
             del self.parked[0]
@@ -272,16 +276,19 @@ class Room:
             self.on_behind(self)
 
     def _unpark(self) -> None:
-        """Apply the parked updates whose dependencies are now here, until none is."""
+        """Apply the parked updates whose dependencies are now here, until none is (each
+        was walked once, when parked: a round costs a state vector per integration)."""
         progress = True
         while progress and self.parked and not self.damaged:
             progress = False
             waiting, self.parked = self.parked, []
-            for update in waiting:
-                if check_update(update).missing(read_state_vector(self.doc.get_state())):
-                    self.parked.append(update)
+            state = read_state_vector(self.doc.get_state())
+            for update, needs in waiting:
+                if needs.missing(state):
+                    self.parked.append((update, needs))
                 else:
                     self._integrate_remote(update)
+                    state = read_state_vector(self.doc.get_state())
                     progress = True
 
     def server_change(

@@ -115,6 +115,16 @@ async def loaded_pair(a: Node, b: Node) -> tuple[Room, Room]:
     return room_a, room_b
 
 
+async def send_dependent_pair(room: Room) -> None:
+    """A peer of `room` sends "first", then "second" that builds on it, published apart."""
+    doc, first = edit("first")
+    _, second = edit("second", doc)
+    async with peer_of(room) as peer:
+        room.apply_from_peer(peer, first)
+        await asyncio.sleep(0.05)  # published apart, not merged into one message
+        room.apply_from_peer(peer, second)
+
+
 async def test_a_hole_in_a_senders_seq_is_caught_up_from_the_log() -> None:
     async with two_nodes() as (a, b, _):
         room_a, room_b = await loaded_pair(a, b)
@@ -136,13 +146,8 @@ async def test_an_update_missing_its_dependency_is_parked_then_applied() -> None
         a.pubsub.drop = lambda index: index == 1
         room_b.on_behind = None
         b.manager._missed = lambda room: None  # type: ignore[method-assign]
-        doc, first = edit("first")
-        _, second = edit("second", doc)
-        async with peer_of(room_a) as peer:
-            room_a.apply_from_peer(peer, first)
-            await asyncio.sleep(0.05)  # published apart, not merged into one message
-            room_a.apply_from_peer(peer, second)
-            await until(lambda: len(room_b.parked) == 1)
+        await send_dependent_pair(room_a)
+        await until(lambda: len(room_b.parked) == 1)
         assert keys(room_b) == set()  # yrs never held it pending
         b.manager.behind(room_b)  # what parking asks for: a catch-up heals it
         await until(lambda: keys(room_b) == {"first", "second"} and not room_b.parked)
@@ -152,12 +157,7 @@ async def test_parked_updates_heal_without_help() -> None:
     async with two_nodes() as (a, b, _):
         room_a, room_b = await loaded_pair(a, b)
         a.pubsub.drop = lambda index: index == 1
-        doc, first = edit("first")
-        _, second = edit("second", doc)
-        async with peer_of(room_a) as peer:
-            room_a.apply_from_peer(peer, first)
-            await asyncio.sleep(0.05)  # published apart, not merged into one message
-            room_a.apply_from_peer(peer, second)
+        await send_dependent_pair(room_a)
         await until(lambda: keys(room_b) == {"first", "second"} and not room_b.parked)
 
 
@@ -202,6 +202,17 @@ async def test_a_catch_up_does_not_move_past_a_row_that_waits() -> None:
         await b.manager.catch_up(room_b)
         assert keys(room_b) == {"first", "second"} and not room_b.parked
         assert room_b.log_position > position
+
+
+async def test_one_catch_up_applies_rows_logged_out_of_dependency_order() -> None:
+    async with two_nodes() as (a, b, log):
+        _, room_b = await loaded_pair(a, b)
+        doc, first = edit("first")
+        _, second = edit("second", doc)
+        await log.append([(room_b.name, second), (room_b.name, first)])
+        await b.manager.catch_up(room_b)
+        assert keys(room_b) == {"first", "second"} and not room_b.parked
+        assert room_b.log_position == (await log.load(room_b.name)).last_id
 
 
 async def test_an_inbox_over_its_bound_tells_its_reader() -> None:
