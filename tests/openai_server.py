@@ -75,6 +75,18 @@ class OpenAIServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        """Settings for a server that uses this model for chat and embeddings."""
+        return {
+            "openai_base_url": self.base_url,
+            "openai_api_key": "test-key",
+            "ai_model": "test-model",
+            "embedding_provider": "openai",
+            "embedding_model": "test-embed",
+            "embedding_dimensions": self.embedding_dimensions,
+            **overrides,
+        }
+
     def script(self, **changes: Any) -> Script:
         """Replace the script (unset fields take their defaults); returns it."""
         self._script = Script(**changes)

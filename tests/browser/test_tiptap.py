@@ -567,16 +567,7 @@ async def model() -> AsyncIterator[OpenAIServer]:
 async def ai_server(
     database: str, model: OpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningServer]:
-    settings = settings_for(
-        database,
-        tmp_path_factory.mktemp("browser-ai"),
-        openai_base_url=model.base_url,
-        openai_api_key="test-key",
-        ai_model="test-model",
-        embedding_provider="openai",
-        embedding_model="test-embed",
-        embedding_dimensions=384,
-    )
+    settings = settings_for(database, tmp_path_factory.mktemp("browser-ai"), **model.settings())
     async with run_server(settings) as srv:
         yield srv
 

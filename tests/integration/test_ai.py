@@ -38,18 +38,7 @@ async def model() -> AsyncIterator[OpenAIServer]:
 
 
 def ai_settings(database: str, tmp: Path, model: OpenAIServer, **extra: Any) -> Any:
-    return settings_for(
-        database,
-        tmp,
-        openai_base_url=model.base_url,
-        openai_api_key="test-key",
-        ai_model="test-model",
-        embedding_provider="openai",
-        embedding_model="test-embed",
-        embedding_dimensions=384,
-        ai_max_retries=2,
-        **extra,
-    )
+    return settings_for(database, tmp, **model.settings(ai_max_retries=2, **extra))
 
 
 @pytest.fixture(scope="module")

@@ -43,11 +43,9 @@ async def ai(
     settings = settings_for(
         database,
         tmp_path_factory.mktemp("ai-limits"),
-        openai_base_url=model.base_url,
-        openai_api_key="test-key",
-        ai_model="slow-model",
-        embedding_provider="hashing",
-        ai_max_active_per_user=3,
+        **model.settings(
+            ai_model="slow-model", embedding_provider="hashing", ai_max_active_per_user=3
+        ),
     )
     async with run_server(settings) as srv:
         yield srv
