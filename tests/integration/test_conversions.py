@@ -85,10 +85,11 @@ async def _check(server: RunningServer, client: httpx.AsyncClient, token: str, p
         assert r.status_code == 200
         assert r.json()["content"]["markdown"].count("Paragraph") == PARAGRAPHS
         # Healthz kept answering all along. Converting on the event loop, no request is
-        # answered for most of the GET (a gap of half its time or more); off it, the longest
-        # gap is a small part of it.
+        # answered for most of the GET (a gap of half its time or more); off it, requests
+        # go on answering, though a worker thread holding the GIL can stall one for a while
+        # on a loaded machine (0.8 s of 2.8 s was seen in CI).
         gaps = [b - a for a, b in zip([started, *answered], answered, strict=False)]
-        assert len(answered) >= 3 and max(gaps) < (ended - started) / 4, (gaps, ended - started)
+        assert len(answered) >= 3 and max(gaps) < (ended - started) / 2, (gaps, ended - started)
 
         # Unchanged: served from the cache. A deletion changes no state vector, yet is seen.
         runs = conversions().conversions
